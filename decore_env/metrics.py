@@ -1,0 +1,124 @@
+"""Model cost and quality: parameters, MACs, latency, accuracy.
+
+MACs everywhere in this project are multiply-accumulates of conv and linear layers
+(and other matrix products), counted by `torch.utils.flop_counter.FlopCounterMode`
+and halved: MACs = FLOPs / 2. The DECORE paper's "FLOPs" are such MACs, so our numbers
+compare directly with its tables. BatchNorm, activations, pooling and additions are
+not counted, as in the paper.
+"""
+
+import copy
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of parameters (weights, biases; BatchNorm running stats are buffers, not counted)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode and no_grad for the block, then the caller's train/eval mode back.
+
+    Eval mode keeps measurements from updating BatchNorm running statistics.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def count(model: nn.Module, example_input: torch.Tensor) -> tuple[int, int]:
+    """(params, MACs for ONE sample), MACs = FLOPs / 2 of conv + linear layers.
+
+    `example_input` may hold a batch of N samples; the count is divided by N, so the
+    result does not depend on the batch used to trace the model.
+    """
+    with _eval_mode(model), FlopCounterMode(display=False) as counter:
+        model(example_input)
+    flops = counter.get_total_flops()
+    return count_params(model), flops // (2 * example_input.shape[0])
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def _on_device(model: nn.Module, device: torch.device | str | None) -> nn.Module:
+    """The model on `device` (None: where it already is); a moved copy, never the caller's."""
+    if device is None or torch.device(device) == _device_of(model):
+        return model
+    return copy.deepcopy(model).to(device)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def latency_ms(
+    model: nn.Module,
+    example_input: torch.Tensor,
+    batch_size: int = 1,
+    device: torch.device | str | None = None,
+    repeats: int = 20,
+    warmup: int = 5,
+) -> float:
+    """Median wall time in milliseconds of one forward pass on a batch of `batch_size`.
+
+    The batch repeats the first sample of `example_input`. Warm-up runs come first
+    (cuDNN autotuning, caches), CUDA is synchronised around each timed run so the
+    time covers the kernels, and the median resists outliers from other processes.
+    """
+    model = _on_device(model, device)
+    dev = _device_of(model)
+    x = example_input[:1].to(dev).expand(batch_size, *example_input.shape[1:]).contiguous()
+    times = []
+    with _eval_mode(model):
+        for i in range(warmup + repeats):
+            _sync(dev)
+            start = time.perf_counter()
+            model(x)
+            _sync(dev)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    return 1000.0 * statistics.median(times)
+
+
+def accuracy(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int = 512,
+    device: torch.device | str | None = None,
+) -> float:
+    """Top-1 accuracy in [0, 1] of `model` on already normalised `images`.
+
+    Runs in eval mode without gradients, `batch_size` images at a time on `device`
+    (None: the model's device), so large test sets fit in memory.
+    """
+    if len(images) == 0 or len(images) != len(labels):
+        raise ValueError(
+            f"accuracy needs as many labels as images and at least one image, "
+            f"got {len(images)} images and {len(labels)} labels"
+        )
+    model = _on_device(model, device)
+    dev = _device_of(model)
+    correct = 0
+    with _eval_mode(model):
+        for start in range(0, len(images), batch_size):
+            logits = model(images[start : start + batch_size].to(dev))
+            target = labels[start : start + batch_size].to(dev)
+            correct += int((logits.argmax(dim=1) == target).sum())
+    return correct / len(images)
