@@ -1,0 +1,81 @@
+"""Channel groups found from the model, mask validation, and the cost formula's inputs."""
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from decore_env import models
+from decore_env.gates import ChannelGates, Group, UnsupportedLayerError, channel_groups
+
+
+def test_vgg16_has_the_papers_4736_agents_in_14_groups():
+    groups = channel_groups(models.create("vgg16"), torch.randn(1, 3, 32, 32))
+    assert len(groups) == 14
+    assert sum(g.size for g in groups) == 4736
+    assert [g.size for g in groups][:3] == [64, 64, 128]
+    assert groups[-1].size == 512  # the hidden linear layer; the classifier has no agents
+
+
+def test_resnet56_couples_each_residual_stream_into_one_group():
+    groups = channel_groups(models.create("resnet56"), torch.randn(1, 3, 32, 32))
+    # 27 inner block convs + one stream group per stage (stem/shortcuts + last convs).
+    assert len(groups) == 30
+    streams = [g for g in groups if len(g.layers) > 1]
+    assert [g.size for g in streams] == [16, 32, 64]
+    assert all(len(g.layers) == 10 for g in streams)  # 9 block outputs + stem or shortcut
+    assert groups[0] == streams[0]  # forward order: the stem's group comes first
+
+
+def test_groups_are_frozen():
+    group = Group("a", 3, ("a",))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        group.size = 4
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        (nn.LayerNorm([4, 8, 8]), r"layer '1' \(LayerNorm\)"),
+        (nn.Conv2d(4, 8, 3, padding=1, groups=2), r"layer '1' is a grouped conv \(groups=2\)"),
+    ],
+)
+def test_unsupported_layers_are_named(layer, message):
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), layer, nn.Flatten(), nn.Linear(4 * 8 * 8, 2)
+    )
+    with pytest.raises(UnsupportedLayerError, match=message):
+        channel_groups(model, torch.randn(1, 1, 8, 8))
+
+
+def test_wrong_mask_shapes_are_refused():
+    gates = ChannelGates(models.create("lenet5"), torch.randn(1, 1, 28, 28))
+    with pytest.raises(ValueError, match=r"expected \(N, 226\)"):
+        gates.check_mask(torch.ones(225))
+    model = gates.model
+    with pytest.raises(ValueError, match="mask has 3 rows but the batch has 2 samples"):
+        with gates.masked(torch.ones(3, gates.n_agents)):
+            model(torch.randn(2, 1, 28, 28))
+
+
+def test_kept_per_group_and_cost_of_the_full_mask():
+    model = models.create("lenet5")
+    gates = ChannelGates(model, torch.randn(1, 1, 28, 28))
+    masks = torch.ones(2, gates.n_agents)
+    masks[1, :6] = 0
+    masks[1, 2] = 1
+    assert gates.kept_per_group(masks).tolist() == [[6, 16, 120, 84], [1, 16, 120, 84]]
+    params, macs = gates.cost(masks)
+    assert params[0].item() == 61706
+    # Dropping 5 of 6 conv1 channels removes 5 x (25 + 1) conv1 params and 5 x 16 x 25 conv2.
+    assert params[0].item() - params[1].item() == 5 * 26 + 5 * 16 * 25
+    assert macs[1].item() < macs[0].item()
+
+
+def test_hooks_exist_only_inside_masked():
+    model = models.create("lenet5")
+    gates = ChannelGates(model, torch.randn(1, 1, 28, 28))
+    with gates.masked(torch.zeros(gates.n_agents)):
+        assert any(m._forward_pre_hooks for m in model.modules())
+    assert not any(m._forward_pre_hooks for m in model.modules())
