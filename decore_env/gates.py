@@ -183,7 +183,7 @@ def _layer_maps(model, groups, tp_groups, graph) -> list[_LayerMap]:
         return table[module]
 
     offset = 0
-    for group, tp_group in zip(groups, tp_groups):
+    for group, tp_group in zip(groups, tp_groups, strict=True):
         for item in tp_group.items:
             module, handler = item.dep.target.module, item.dep.handler
             idxs = torch.as_tensor(list(item.idxs), dtype=torch.long)
@@ -266,7 +266,7 @@ class ChannelGates:
         if flat.shape[0] != 1:
             raise ValueError("split() takes one mask, not a batch")
         parts = torch.split(flat[0] > 0.5, list(self.sizes))
-        return {g.name: p.cpu() for g, p in zip(self.groups, parts)}
+        return {g.name: p.cpu() for g, p in zip(self.groups, parts, strict=True)}
 
     def kept_per_group(self, mask: Tensor) -> Tensor:
         """(N, G) number of kept channels per group."""
@@ -316,38 +316,40 @@ class ChannelGates:
 
 
 class _CostModel:
-    """params(mask) and MACs(mask) as sums over layers of in_kept x out_kept products."""
+    """params(mask) and MACs(mask) as sums over layers of in_kept x out_kept products.
+
+    Per layer j: params_j = w_j * in_j * out_j + b_j * out_j and MACs_j = m_j * in_j * out_j,
+    where in_j / out_j are kept input / output channels (a flattened channel counts once per
+    spatial position), so the cost of N masks is two matrix products.
+    """
 
     def __init__(self, maps: Sequence[_LayerMap], modules: Mapping, spatial: Mapping, n: int):
-        n_layers = len(maps)
-        self.in_counts = torch.zeros(n + 1, n_layers, dtype=torch.float64)
-        self.out_counts = torch.zeros(n + 1, n_layers, dtype=torch.float64)
-        self.weight_per_pair = torch.zeros(n_layers, dtype=torch.float64)
-        self.bias_per_out = torch.zeros(n_layers, dtype=torch.float64)
-        self.macs_per_pair = torch.zeros(n_layers, dtype=torch.float64)
+        width = len(maps)
+        in_counts = torch.zeros(n + 1, width, dtype=torch.float64)
+        out_counts = torch.zeros(n + 1, width, dtype=torch.float64)
+        coef = torch.zeros(3, width, dtype=torch.float64)  # rows: w_j, b_j, m_j
         for j, m in enumerate(maps):
             module = modules[m.name]
-            self.out_counts[:, j].index_add_(0, m.out_agents, torch.ones(len(m.out_agents)).double())
-            if m.in_agents is None:  # BatchNorm: weight and bias per channel
-                self.bias_per_out[j] = 2.0
+            out_counts[:, j] = torch.bincount(m.out_agents, minlength=n + 1)
+            if m.in_agents is None:  # BatchNorm: a weight and a bias per channel
+                coef[1, j] = 2.0
                 continue
-            depthwise = getattr(module, "groups", 1) > 1
-            if depthwise:  # one input channel per output channel
-                self.in_counts[n, j] = 1.0
+            if getattr(module, "groups", 1) > 1:  # depthwise: one input per output channel
+                in_counts[n, j] = 1.0
             else:
-                self.in_counts[:, j].index_add_(0, m.in_agents, torch.ones(len(m.in_agents)).double())
+                in_counts[:, j] = torch.bincount(m.in_agents, minlength=n + 1)
             kernel = module.weight[0, 0].numel()
-            self.weight_per_pair[j] = kernel
-            self.bias_per_out[j] = 1.0 if module.bias is not None else 0.0
-            self.macs_per_pair[j] = kernel * spatial.get(module, 0)
+            coef[0, j] = kernel
+            coef[1, j] = 1.0 if module.bias is not None else 0.0
+            coef[2, j] = kernel * spatial.get(module, 0)
+        self._tables = (in_counts, out_counts, coef)
 
     def __call__(self, mask: Tensor) -> tuple[Tensor, Tensor]:
-        ext = torch.cat([mask.double(), torch.ones(mask.shape[0], 1, device=mask.device).double()], 1)
-        kin = ext @ self.in_counts.to(mask.device)
-        kout = ext @ self.out_counts.to(mask.device)
-        pairs = kin * kout
-        params = pairs @ self.weight_per_pair.to(mask.device) + kout @ self.bias_per_out.to(
-            mask.device
-        )
-        macs = pairs @ self.macs_per_pair.to(mask.device)
-        return params, macs
+        if self._tables[0].device != mask.device:
+            self._tables = tuple(t.to(mask.device) for t in self._tables)
+        in_counts, out_counts, coef = self._tables
+        ones = torch.ones(mask.shape[0], 1, device=mask.device, dtype=torch.float64)
+        ext = torch.cat([mask.double(), ones], dim=1)
+        kept_in, kept_out = ext @ in_counts, ext @ out_counts
+        pairs = kept_in * kept_out
+        return pairs @ coef[0] + kept_out @ coef[1], pairs @ coef[2]

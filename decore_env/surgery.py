@@ -31,9 +31,7 @@ def _check_keep(keep: KeepMask, groups: list[Group]) -> None:
     for name, size in expected.items():
         shape = tuple(torch.as_tensor(keep[name]).shape)
         if shape != (size,):
-            raise ValueError(
-                f"keep mask of group '{name}' has shape {shape}; expected ({size},)"
-            )
+            raise ValueError(f"keep mask of group '{name}' has shape {shape}; expected ({size},)")
 
 
 def _strongest_channel(group: Group, modules: Mapping[str, nn.Module]) -> int:
@@ -56,7 +54,7 @@ def prune(model: nn.Module, keep: KeepMask, example_input: Tensor) -> nn.Module:
     _check_keep(keep, groups)
     modules = dict(pruned.named_modules())
     with torch.no_grad():
-        for group, tp_group in zip(groups, tp_groups):
+        for group, tp_group in zip(groups, tp_groups, strict=True):
             kept = torch.as_tensor(keep[group.name]).bool().cpu()
             if not kept.any():
                 best = _strongest_channel(group, modules)

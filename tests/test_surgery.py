@@ -1,6 +1,5 @@
 """Masked network == physically pruned network, for every registry model and any keep pattern."""
 
-import warnings
 from functools import cache
 
 import pytest
