@@ -1,0 +1,145 @@
+"""The tensor-level core every environment wraps: masks in, per-sample rewards out.
+
+No numpy, no observation, no host copies: masks, images, correctness and rewards stay on the
+core's device, so an agent that drives the core directly (the native REINFORCE agent) never
+synchronises with the host inside a step.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from decore_env.data import TensorLoader
+from decore_env.gates import ChannelGates
+from decore_env.rewards import check_lam, group_rewards
+
+JOINT_LR = 0.01
+"""SGD learning rate of the network weights during joint training (our choice: the paper
+trains the network jointly with SGD but gives no rate; 0.01 suits a pretrained network)."""
+JOINT_MOMENTUM = 0.9
+"""SGD momentum of the network weights during joint training (our choice)."""
+JOINT_WEIGHT_DECAY = 5e-4
+"""Weight decay of the network weights during joint training (our choice, the usual CIFAR value)."""
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What one forward pass of masked samples yields, all tensors on the core's device.
+
+    :param correct: (B,) bool, the masked network classified sample b correctly.
+    :param group_rewards: (B, G) the paper's R(b, i) per sample and group.
+    :param kept: (B, G) channels kept per group by the mask of sample b.
+    :param loss: scalar cross-entropy of the masked forward pass (detached).
+    """
+
+    correct: Tensor
+    group_rewards: Tensor
+    kept: Tensor
+    loss: Tensor
+
+
+class CompressionCore:
+    """Scores keep masks with one batched, per-sample masked forward pass.
+
+    :param model: the network to compress (moved to ``loader.device``).
+    :param gates: channel groups and masks of ``model``.
+    :param loader: the training batches; each :meth:`step` takes its next batch.
+    :param lam: the paper's lambda, penalty of a wrong prediction.
+    :param train_network: also take one SGD step on the network weights per scored batch,
+        on the same masked forward pass (the paper's joint training). Otherwise the network
+        is frozen in eval mode.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        gates: ChannelGates,
+        loader: TensorLoader,
+        lam: float,
+        train_network: bool = False,
+        lr: float = JOINT_LR,
+        momentum: float = JOINT_MOMENTUM,
+        weight_decay: float = JOINT_WEIGHT_DECAY,
+    ) -> None:
+        self.device = loader.device
+        self.model = model.to(self.device)
+        self.gates = gates
+        self.loader = loader
+        self.lam = check_lam(lam)
+        self.train_network = train_network
+        self.n_groups = len(gates.groups)
+        self.group_of_agent = gates.group_of_agent.to(self.device)
+        self.optimizer = (
+            torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+            if train_network
+            else None
+        )
+        self._initial = self.state_dict()
+
+    # ------------------------------------------------------------------ scoring
+    def step(self, masks: Tensor) -> Scored:
+        """Score ``masks`` (M, n_agents) on the loader's next batch of B = k * M images.
+
+        Mask m is applied to images m*k ... m*k + k - 1 (k = B / M samples per mask).
+        """
+        images, labels = self.loader.next_batch()
+        return self.score(masks, images, labels)
+
+    def score(self, masks: Tensor, images: Tensor, labels: Tensor) -> Scored:
+        """Score ``masks`` on given images; see :meth:`step` for how masks map to images."""
+        masks = self.gates.check_mask(masks).to(self.device)
+        batch = images.shape[0]
+        if batch % masks.shape[0]:
+            raise ValueError(
+                f"{masks.shape[0]} masks cannot share a batch of {batch} images evenly; "
+                "use a batch size that is a multiple of the number of masks"
+            )
+        per_sample = masks.repeat_interleave(batch // masks.shape[0], dim=0)
+        if self.train_network:
+            self.model.train()
+            with self.gates.masked(per_sample):
+                logits = self.model(images)
+            loss = nn.functional.cross_entropy(logits, labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        else:
+            self.model.eval()
+            with torch.no_grad(), self.gates.masked(per_sample):
+                logits = self.model(images)
+            loss = nn.functional.cross_entropy(logits, labels)
+        correct = logits.detach().argmax(1) == labels
+        rewards = group_rewards(per_sample, correct, self.group_of_agent, self.n_groups, self.lam)
+        kept = self.gates.kept_per_group(per_sample)
+        return Scored(correct, rewards, kept, loss.detach())
+
+    # -------------------------------------------------------------------- state
+    def state_dict(self) -> dict:
+        """Network weights, optimiser state and data order: all that a step depends on."""
+        return copy.deepcopy(
+            {
+                "model": self.model.state_dict(),
+                "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
+                "loader": self.loader.state_dict(),
+            }
+        )
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.loader.load_state_dict(state["loader"])
+
+    def restore_initial(self, seed: int | None = None) -> None:
+        """Back to the network and optimiser the core started with; reseed the data order."""
+        state = copy.deepcopy(self._initial)
+        self.load_state_dict(state)
+        if seed is not None:
+            self.loader.generator.manual_seed(seed)
+            self.loader.load_state_dict(
+                {**self.loader.state_dict(), "perm": None, "pos": 0, "epoch": 0}
+            )
