@@ -1,0 +1,145 @@
+"""The native REINFORCE agent: gradient, signs, a planted bandit, save/load."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from agents.reinforce import DecoreAgent, ReinforceConfig, reinforce_loss
+from decore_env.core import CompressionCore
+from decore_env.data import TensorLoader
+from decore_env.gates import ChannelGates
+
+ESSENTIAL = (0, 1)
+
+
+def _bandit_core(lam: float = 4.0, batch: int = 64) -> CompressionCore:
+    """A network whose hidden units 0 and 1 are essential and units 2..5 useless.
+
+    Images are 2 pixels (a+1, a) for label 0 and (a, a+1) for label 1. Unit 0 computes
+    relu(x0 - x1) (1 for label 0, else 0), unit 1 is a constant 1; the classifier's logit 0 is
+    h0 + h1 - 1.5 against logit 1 = 0. Dropping unit 0 or unit 1 misclassifies every label-0
+    image; units 2..5 have zero classifier weights.
+    """
+    gen = torch.Generator().manual_seed(0)
+    base = torch.randint(0, 200, (2048,), generator=gen)
+    labels = torch.randint(0, 2, (2048,), generator=gen)
+    x = torch.stack([base + (labels == 0), base + (labels == 1)], 1).to(torch.uint8)
+    hidden = nn.Linear(2, 6)
+    head = nn.Linear(6, 2)
+    with torch.no_grad():
+        hidden.weight.normal_(generator=gen)
+        hidden.bias.zero_()
+        hidden.weight[0] = torch.tensor([1.0, -1.0])
+        hidden.weight[1] = 0.0
+        hidden.bias[1] = 1.0
+        head.weight.zero_()
+        head.bias.zero_()
+        head.weight[0, :2] = 1.0
+        head.bias[0] = -1.5
+    model = nn.Sequential(nn.Flatten(), hidden, nn.ReLU(), head)
+    loader = TensorLoader(
+        x.view(-1, 1, 1, 2), labels, (0.0,), (1 / 255,), batch, drop_last=True, seed=0
+    )
+    gates = ChannelGates(model, torch.zeros(1, 1, 1, 2))
+    return CompressionCore(model, gates, loader, lam=lam)
+
+
+def test_bandit_network_is_what_the_docstring_says():
+    core = _bandit_core()
+    masks = torch.ones(3, 6)
+    masks[1, 0] = 0
+    masks[2, 2:] = 0
+    images, labels = core.loader.next_batch()
+    accs = [core.score(m.expand(64, -1), images, labels).correct.float().mean() for m in masks]
+    assert accs[0] == 1.0 and accs[2] == 1.0
+    assert accs[1] == pytest.approx((labels == 1).float().mean().item())
+
+
+def test_gradient_matches_the_analytic_reinforce_estimate():
+    torch.manual_seed(0)
+    weights = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    actions = torch.bernoulli(torch.full((7, 5), 0.5, dtype=torch.float64))
+    advantages = torch.randn(7, 2, dtype=torch.float64)
+    group_of_agent = torch.tensor([0, 0, 1, 1, 1])
+    reinforce_loss(weights, actions, advantages, group_of_agent).backward()
+    # d/dw log pi(a) = a - sigmoid(w) for a Bernoulli(sigmoid(w)) policy.
+    analytic = -((actions - torch.sigmoid(weights)) * advantages[:, group_of_agent]).mean(0)
+    assert torch.allclose(weights.grad, analytic.detach())
+    assert torch.autograd.gradcheck(
+        lambda w: reinforce_loss(w, actions, advantages, group_of_agent),
+        (weights.detach().requires_grad_(),),
+    )
+
+
+def test_dropping_a_useless_channel_on_a_correct_sample_raises_its_drop_probability():
+    core = _bandit_core(lam=4.0, batch=64)
+    agent = DecoreAgent(core, ReinforceConfig(lr=0.1, init_weight=0.0), seed=0)
+    images, labels = core.loader.next_batch()
+    actions = torch.ones(64, 6)
+    actions[:, 3] = 0  # drop useless unit 3 on every sample: all predictions stay correct
+    scored = core.score(actions, images, labels)
+    assert scored.correct.all()
+    loss = reinforce_loss(agent.weights, actions, scored.group_rewards, core.group_of_agent)
+    loss.backward()
+    agent.optimizer.step()
+    p = agent.keep_probabilities()
+    assert p[3] < 0.5  # drop probability of unit 3 rose from 0.5
+    assert (p[[0, 1, 2, 4, 5]] > 0.5).all()  # kept channels on correct samples: kept more
+
+
+def test_planted_bandit_is_solved_in_paper_mode_with_a_larger_learning_rate():
+    core = _bandit_core(lam=4.0)
+    agent = DecoreAgent(core, ReinforceConfig(lr=0.1, init_weight=2.0), seed=0)
+    agent.learn(300)
+    p = agent.keep_probabilities()
+    assert (p[list(ESSENTIAL)] > 0.9).all(), p
+    assert (p[2:] < 0.1).all(), p
+    mask, state = agent.predict(None)
+    assert state is None
+    assert mask.tolist() == [1, 1, 0, 0, 0, 0]
+
+
+def test_seeded_learning_is_reproducible_and_save_load_continues_identically(tmp_path):
+    def run(steps: int) -> DecoreAgent:
+        return DecoreAgent(_bandit_core(), ReinforceConfig(lr=0.05, init_weight=1.0), 3).learn(
+            steps
+        )
+
+    a, b = run(20), run(20)
+    assert torch.equal(a.weights, b.weights)
+    a.save(tmp_path / "policy.pt")
+    restored = DecoreAgent.load(tmp_path / "policy.pt", _bandit_core())
+    restored.core.loader.load_state_dict(a.core.loader.state_dict())
+    a.learn(10)
+    restored.learn(10)
+    assert torch.equal(a.weights, restored.weights)
+    assert restored.num_timesteps == 30
+
+
+def test_callback_can_stop_learning_and_sees_device_stats():
+    agent = DecoreAgent(_bandit_core(), ReinforceConfig(lr=0.05))
+    seen = []
+
+    def stop_after_three(stats) -> bool:
+        seen.append((stats.step, float(stats.accuracy)))
+        return stats.step < 3
+
+    agent.learn(100, stop_after_three)
+    assert [s for s, _ in seen] == [1, 2, 3]
+    assert all(0 <= acc <= 1 for _, acc in seen)
+
+
+@pytest.mark.parametrize("option", [{"baseline": True}, {"normalize_rewards": True}])
+def test_variance_reduction_options_also_solve_the_bandit(option):
+    agent = DecoreAgent(_bandit_core(), ReinforceConfig(lr=0.1, init_weight=2.0, **option), 0)
+    agent.learn(300)
+    assert agent.predict(None)[0].tolist() == [1, 1, 0, 0, 0, 0]
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        ReinforceConfig(lr=0)
+    with pytest.raises(TypeError, match="not a DECORE environment"):
+        DecoreAgent(object())
+    assert np.isfinite(ReinforceConfig().init_weight)
