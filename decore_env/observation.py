@@ -1,0 +1,197 @@
+"""Observations of the compression envs: the state of every group and channel, on the device.
+
+One observation is a flat float32 vector, every entry in [0, 1], for G groups and A agents:
+
+====================  ==========================================================================
+index                 entry
+====================  ==========================================================================
+0                     accuracy of the last step's masked forward pass (0 before the first step)
+1                     params of the last mask's pruned network / params of the full network
+2                     MACs of the last mask's pruned network / MACs of the full network
+3 + 5 i + 0           group i: position in forward order, i / (G - 1)
+3 + 5 i + 1           group i: width, channels / channels of the widest group
+3 + 5 i + 2           group i: share of the network's params that touch its channels
+3 + 5 i + 3           group i: share of the network's MACs that touch its channels
+3 + 5 i + 4           group i: fraction of its channels kept recently (mean of the agents' entry)
+3 + 5 G + 3 j + 0     agent j: L2 norm of its channel's weights / the largest in its group
+3 + 5 G + 3 j + 1     agent j: abs BatchNorm scale of its channel / the largest in its group
+                      (1 where no BatchNorm follows the layer)
+3 + 5 G + 3 j + 2     agent j: how often it was kept recently (exponential moving average of its
+                      actions, 1 after a reset)
+====================  ==========================================================================
+
+Everything is computed from tensors already on the device: the static entries once, the weight
+entries at each reset (and after every step with joint training), the rest from the mask and
+cost that the step computes anyway. No FLOP counter runs per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from decore_env.core import CompressionCore
+
+GLOBAL_FEATURES = ("accuracy", "params_kept", "macs_kept")
+GROUP_FEATURES = ("position", "width", "params_share", "macs_share", "kept_recently")
+AGENT_FEATURES = ("weight_norm", "bn_scale", "kept_recently")
+KEEP_DECAY = 0.9
+"""Decay of the moving average behind "kept recently": it spans about 1 / (1 - 0.9) = 10 steps
+(our choice; the paper's agents observe nothing)."""
+
+_WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+@dataclass(frozen=True)
+class ObservationLayout:
+    """Where each entry sits in the flat observation (see the module docstring).
+
+    :param sizes: channels per group, in the action's group order.
+    """
+
+    sizes: tuple[int, ...]
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.sizes)
+
+    @property
+    def n_agents(self) -> int:
+        return sum(self.sizes)
+
+    @property
+    def size(self) -> int:
+        """Length of one observation."""
+        return (
+            len(GLOBAL_FEATURES)
+            + len(GROUP_FEATURES) * self.n_groups
+            + len(AGENT_FEATURES) * self.n_agents
+        )
+
+    def unpack(self, obs):
+        """Views of one or a batch of observations (numpy or torch): ``global`` (..., 3),
+        ``groups`` (..., G, 5) and ``agents`` (..., A, 3), features in the order of
+        GLOBAL_FEATURES, GROUP_FEATURES and AGENT_FEATURES."""
+        lead = obs.shape[:-1]
+        start = len(GLOBAL_FEATURES)
+        end = start + len(GROUP_FEATURES) * self.n_groups
+        return {
+            "global": obs[..., :start],
+            "groups": obs[..., start:end].reshape(*lead, self.n_groups, len(GROUP_FEATURES)),
+            "agents": obs[..., end:].reshape(*lead, self.n_agents, len(AGENT_FEATURES)),
+        }
+
+
+def norms_after(model: nn.Module, example_input: Tensor) -> dict[str, nn.Module]:
+    """The BatchNorm called right after each conv/linear layer, by the layer's name.
+
+    Found from the call order of one forward pass, so post-norm blocks of any architecture
+    match, and a pre-activation BatchNorm (which normalises the next layer's input) does not.
+    """
+    calls: list[nn.Module] = []
+    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+    handles = [m.register_forward_hook(lambda mod, _i, _o: calls.append(mod)) for m in leaves]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(example_input)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    names = {m: n for n, m in model.named_modules()}
+    return {
+        names[layer]: norm
+        for layer, norm in zip(calls, calls[1:], strict=False)
+        if isinstance(layer, _WEIGHTED)
+        and isinstance(norm, _NORMS)
+        and norm.affine
+        and norm.num_features == layer.weight.shape[0]
+    }
+
+
+class ObservationBuilder:
+    """Builds the observations of ``n_obs`` masks scored side by side on one core.
+
+    :param core: the core whose network and groups are observed.
+    :param n_obs: observations per step (1 for the single env, N for the vector env).
+    :param keep_decay: decay of the "kept recently" moving averages, in [0, 1).
+    """
+
+    def __init__(self, core: CompressionCore, n_obs: int, keep_decay: float = KEEP_DECAY):
+        if not 0.0 <= keep_decay < 1.0:
+            raise ValueError(f"keep_decay must be in [0, 1); got {keep_decay}")
+        gates, device = core.gates, core.device
+        self.core = core
+        self.n_obs = n_obs
+        self.keep_decay = keep_decay
+        self.layout = ObservationLayout(gates.sizes)
+        n_groups, n_agents = self.layout.n_groups, self.layout.n_agents
+        self._group_of_agent = core.group_of_agent
+        self._sizes = torch.tensor(gates.sizes, dtype=torch.float32, device=device)
+        # Row i of `without` drops group i entirely: what the group's channels cost.
+        groups = torch.arange(n_groups, device=device).unsqueeze(1)
+        without = (self._group_of_agent != groups).float()
+        full = torch.stack(gates.cost(torch.ones(1, n_agents, device=device)), 1)
+        self._full_cost = full.clamp_min(1.0)
+        share = (full - torch.stack(gates.cost(without), 1)) / self._full_cost
+        position = torch.arange(n_groups, device=device) / max(n_groups - 1, 1)
+        width = self._sizes / self._sizes.max()
+        self._group_static = torch.cat(
+            [position.unsqueeze(1), width.unsqueeze(1), share.float()], 1
+        )  # (G, 4)
+        modules = dict(core.model.named_modules())
+        example = torch.zeros(1, *core.loader.x.shape[1:], device=device)
+        norms = norms_after(core.model, example)
+        self._layers = [
+            ([modules[n] for n in g.layers], [norms[n] for n in g.layers if n in norms])
+            for g in gates.groups
+        ]
+        self.reset()
+
+    def reset(self) -> None:
+        """Start of an episode: every channel counts as kept, no accuracy measured yet."""
+        device = self.core.device
+        self._keep = torch.ones(self.n_obs, self.layout.n_agents, device=device)
+        self._global = torch.tensor([[0.0, 1.0, 1.0]], device=device).expand(self.n_obs, 3)
+        self._channels = self._channel_features()
+
+    def update(self, masks: Tensor, accuracy: Tensor, params: Tensor, macs: Tensor) -> None:
+        """Fold in one step: masks (M, A) float 0/1, and accuracy, params, MACs, each (M,)."""
+        self._keep = self._keep.mul(self.keep_decay).add_(masks, alpha=1.0 - self.keep_decay)
+        cost = torch.stack([params, macs], 1) / self._full_cost
+        self._global = torch.cat([accuracy.unsqueeze(1), cost.float()], 1)
+        if self.core.train_network:
+            self._channels = self._channel_features()
+
+    def observation(self) -> Tensor:
+        """(M, layout.size) float32 observations, a new tensor on every call."""
+        m, n_groups, n_agents = self.n_obs, self.layout.n_groups, self.layout.n_agents
+        kept = torch.zeros(m, n_groups, device=self._keep.device)
+        kept = kept.index_add_(1, self._group_of_agent, self._keep) / self._sizes
+        groups = torch.cat([self._group_static.expand(m, -1, -1), kept.unsqueeze(2)], 2)
+        agents = torch.cat([self._channels.expand(m, -1, -1), self._keep.unsqueeze(2)], 2)
+        obs = torch.cat([self._global, groups.reshape(m, -1), agents.reshape(m, n_agents * 3)], 1)
+        return obs.clamp_(0.0, 1.0)
+
+    @torch.no_grad()
+    def _channel_features(self) -> Tensor:
+        """(A, 2): weight norm and BN scale per channel, each scaled to its group's largest.
+
+        The layers of a group are coupled index by index, so channel j of every layer in the
+        group is agent j of the group; a group's entries are the mean over its layers.
+        """
+        features = []
+        for layers, norms in self._layers:
+            weight = torch.stack([m.weight.flatten(1).norm(dim=1) for m in layers]).mean(0)
+            if norms:
+                scale = torch.stack([n.weight.abs() for n in norms]).mean(0)
+            else:
+                scale = torch.ones_like(weight)
+            pair = torch.stack([weight, scale], 1)
+            features.append(pair / pair.amax(0).clamp_min(torch.finfo(pair.dtype).tiny))
+        return torch.cat(features).float()

@@ -1,0 +1,301 @@
+"""DecoreCompressEnv on LeNet: Gymnasium's checks, the paper's reward, seeding, bad input."""
+
+import math
+import pickle
+import subprocess
+import sys
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+import decore_env  # noqa: F401  (registers the envs)
+from decore_env.env import DecoreCompressEnv
+from decore_env.lenet_env import embedded_data, lenet_checkpoint
+from decore_env.metrics import count_params
+
+N_AGENTS = 226  # LeNet-5: conv 6, conv 16, fc 120, fc 84
+
+
+def make(**kwargs) -> DecoreCompressEnv:
+    """A small, fast LeNet env: 32 images per step."""
+    return gym.make("DecoreCompressLeNet-v0", **{"batch_size": 32, **kwargs}).unwrapped
+
+
+def half_mask(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 2, N_AGENTS).astype(np.int8)
+
+
+def rollout(env, seed: int, steps: int = 4):
+    env.action_space.seed(seed)
+    out = [env.reset(seed=seed)]
+    out += [env.step(env.action_space.sample()) for _ in range(steps)]
+    return out
+
+
+def same(a, b) -> bool:
+    """Exact equality of nested env outputs (arrays, dicts, tuples, scalars)."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, tuple | list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, np.ndarray):
+        return a.dtype == b.dtype and np.array_equal(a, b)
+    return type(a) is type(b) and a == b
+
+
+@pytest.mark.parametrize("train_network", [False, True])
+def test_check_env_passes_without_warnings(train_network):
+    env = make(train_network=train_network, render_mode="ansi")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env)
+
+
+@pytest.mark.parametrize("train_network", [False, True])
+def test_identically_seeded_rollouts_are_identical(train_network):
+    first = rollout(make(train_network=train_network), seed=7)
+    second = rollout(make(train_network=train_network), seed=7)
+    assert same(first, second)
+    third = rollout(make(train_network=train_network), seed=8)
+    assert not same(first, third)
+
+
+def test_reset_without_seed_keeps_trained_weights_and_seeded_reset_restores_them():
+    env = make(train_network=True)
+    env.reset(seed=0)
+    initial = {k: v.clone() for k, v in env.core.model.state_dict().items()}
+    for _ in range(3):
+        env.step(half_mask())
+    env.reset()
+    kept = env.core.model.state_dict()
+    assert any(not torch.equal(initial[k], kept[k]) for k in initial)
+    env.reset(seed=0)
+    restored = env.core.model.state_dict()
+    assert all(torch.equal(initial[k], restored[k]) for k in initial)
+
+
+def test_reward_is_the_papers_reward_summed_over_groups_and_averaged_over_the_batch():
+    env = make(lam=20.0)
+    env.reset(seed=3)
+    mask = half_mask(1)
+    loader = env.core.loader
+    state = loader.state_dict()
+    images, labels = loader.next_batch()
+    loader.load_state_dict(state)
+    with torch.no_grad(), env.core.gates.masked(torch.as_tensor(mask, dtype=torch.float32)):
+        correct = env.core.model.eval()(images).argmax(1) == labels
+    sizes = [g.size for g in env.groups]
+    dropped = np.array([(1 - part).sum() for part in np.split(mask, np.cumsum(sizes)[:-1])])
+    per_image = np.where(correct.numpy(), 1.0, -20.0)
+    expected = per_image.mean() * dropped
+
+    _, reward, terminated, truncated, info = env.step(mask)
+
+    np.testing.assert_allclose(info["group_rewards"], expected, rtol=1e-5)
+    assert reward == pytest.approx(expected.sum(), rel=1e-5)
+    assert info["accuracy"] == pytest.approx(correct.float().mean().item())
+    np.testing.assert_array_equal(info["kept"], np.array(sizes) - dropped)
+    params, macs = env.core.gates.cost(torch.as_tensor(mask[None], dtype=torch.float32))
+    assert (info["params"], info["macs"]) == (int(params), int(macs))
+    assert info["lam"] == 20.0
+    assert terminated is False and truncated is False
+
+
+def test_keeping_everything_earns_nothing_and_costs_the_full_network():
+    env = make()
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(np.ones(N_AGENTS, dtype=bool))
+    assert reward == 0.0
+    assert info["params"] == count_params(env.core.model) == 61_706
+    assert info["accuracy"] > 0.9  # the cached LeNet-5 is trained
+
+
+def test_dropping_every_channel_of_a_group_is_scored_not_a_crash():
+    env = make()
+    env.reset(seed=0)
+    mask = np.ones(N_AGENTS)
+    mask[:6] = 0  # the whole first conv
+    obs, reward, _, _, info = env.step(mask)
+    assert math.isfinite(reward) and obs in env.observation_space
+    assert info["kept"][0] == 0
+    _, reward, _, _, info = env.step(np.zeros(N_AGENTS))
+    assert math.isfinite(reward) and info["accuracy"] <= 0.5
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        np.ones(N_AGENTS, dtype=bool),
+        np.ones(N_AGENTS, dtype=np.int8),
+        np.ones(N_AGENTS, dtype=np.int64),
+        np.ones(N_AGENTS, dtype=np.float32),
+        np.ones(N_AGENTS, dtype=np.float64),
+        torch.ones(N_AGENTS, dtype=torch.bool),
+        torch.ones(N_AGENTS),
+        [1] * N_AGENTS,
+    ],
+    ids=["bool", "int8", "int64", "float32", "float64", "torch-bool", "torch-float", "list"],
+)
+def test_accepts_any_0_1_action_type(action):
+    env = make()
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(action)
+    assert reward == 0.0 and info["kept"].sum() == N_AGENTS
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        (np.ones(N_AGENTS - 1), r"shape \(225,\); expected \(226,\)"),
+        (np.ones((2, N_AGENTS)), r"shape \(2, 226\)"),
+        (np.full(N_AGENTS, 0.5), r"exactly 0 \(drop\) or 1 \(keep\); found 0.5"),
+        (np.full(N_AGENTS, 2), "found 2"),
+        (np.r_[np.ones(N_AGENTS - 1), np.nan], "NaN"),
+        (torch.full((N_AGENTS,), float("nan")), "NaN"),
+        (np.array(["1"] * N_AGENTS), "numeric"),
+    ],
+)
+def test_bad_actions_raise_a_value_error_naming_the_problem(action, message):
+    env = make()
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=message):
+        env.step(action)
+
+
+@pytest.mark.parametrize("lam", [0, -1.0, float("nan"), float("inf")])
+def test_bad_lam_is_refused_at_construction_and_when_set(lam):
+    with pytest.raises(ValueError, match="lam must be a finite number > 0"):
+        make(lam=lam)
+    env = make()
+    with pytest.raises(ValueError, match="lam must be a finite number > 0"):
+        env.lam = lam
+    assert env.lam == 20.0
+
+
+def test_lam_can_be_retargeted_between_steps():
+    env = make(lam=20.0)
+    mask = half_mask()
+    env.reset(seed=0)
+    _, low, _, _, _ = env.step(mask)
+    env.lam = 200.0
+    env.reset(seed=0)
+    _, high, _, _, info = env.step(mask)
+    assert info["lam"] == 200.0 and env.core.lam == 200.0
+    assert high < low  # wrong predictions cost more
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"model": "lenet6"}, "unknown model 'lenet6'"),
+        ({"dataset": "mnist2"}, "unknown data set 'mnist2'"),
+        ({"batch_size": 0}, "batch_size must be a positive int"),
+        ({"episode_steps": 0}, "episode_steps must be a positive int"),
+        ({"keep_decay": 1.0}, r"keep_decay must be in \[0, 1\)"),
+        ({"render_mode": "human"}, "render_mode must be None or 'ansi'"),
+    ],
+)
+def test_bad_arguments_raise_a_value_error_naming_them(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make(**kwargs)
+
+
+def test_checkpoint_that_does_not_fit_or_does_not_exist(tmp_path):
+    torch.save({"weight": torch.zeros(1)}, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="does not fit the model"):
+        make(checkpoint=tmp_path / "bad.pt")
+    with pytest.raises(FileNotFoundError, match="missing.pt not found"):
+        make(checkpoint=tmp_path / "missing.pt")
+
+
+def test_frozen_network_without_checkpoint_warns_and_joint_training_does_not():
+    kwargs = {"model": "lenet5", "dataset": embedded_data(), "device": "cpu", "batch_size": 32}
+    with pytest.warns(UserWarning, match="rewards are meaningless"):
+        DecoreCompressEnv(**kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DecoreCompressEnv(train_network=True, **kwargs)
+        DecoreCompressEnv(checkpoint=lenet_checkpoint(), **kwargs)
+
+
+def test_episode_truncates_after_episode_steps_and_never_terminates():
+    env = make(episode_steps=3)
+    env.reset(seed=0)
+    flags = [env.step(half_mask())[2:4] for _ in range(3)]
+    assert flags == [(False, False), (False, False), (False, True)]
+    assert all(type(f) is bool for pair in flags for f in pair)
+
+
+def test_default_episode_is_one_pass_over_the_training_split():
+    env = make()
+    assert env.task.episode_steps == len(embedded_data().train_x) // 32
+
+
+def test_env_pickles_and_the_copy_continues_identically():
+    env = make(train_network=True)
+    env.reset(seed=0)
+    env.step(half_mask(0))
+    twin = pickle.loads(pickle.dumps(env))
+    assert same(env.step(half_mask(1)), twin.step(half_mask(1)))
+
+
+def test_observation_follows_the_documented_layout():
+    env = make(keep_decay=0.5)
+    obs, _ = env.reset(seed=0)
+    parts = env.layout.unpack(obs)
+    assert obs.shape == (3 + 5 * 4 + 3 * N_AGENTS,) and obs.dtype == np.float32
+    np.testing.assert_array_equal(parts["global"], [0.0, 1.0, 1.0])
+    np.testing.assert_allclose(parts["groups"][:, 0], [0, 1 / 3, 2 / 3, 1], rtol=1e-6)
+    np.testing.assert_allclose(parts["groups"][:, 1], np.array([6, 16, 120, 84]) / 120)
+    assert parts["groups"][2, 2] > parts["groups"][0, 2]  # fc 120 holds more params than conv 6
+    np.testing.assert_array_equal(parts["agents"][:, 2], 1.0)
+    np.testing.assert_array_equal(parts["agents"][:, 1], 1.0)  # LeNet-5 has no BatchNorm
+    weights = np.split(parts["agents"][:, 0], np.cumsum([6, 16, 120])[:-1])
+    assert all(w.max() == pytest.approx(1.0) for w in weights)
+
+    mask = half_mask()
+    obs, _, _, _, info = env.step(mask)
+    parts = env.layout.unpack(obs)
+    assert parts["global"][0] == pytest.approx(info["accuracy"])
+    params, macs = env.core.gates.cost(torch.ones(1, N_AGENTS))
+    np.testing.assert_allclose(
+        parts["global"][1:], [info["params"] / float(params), info["macs"] / float(macs)]
+    )
+    np.testing.assert_allclose(parts["agents"][:, 2], 0.5 + 0.5 * mask)
+    np.testing.assert_allclose(parts["groups"][0, 4], (0.5 + 0.5 * mask[:6]).mean(), rtol=1e-6)
+
+
+def test_weight_entries_follow_joint_training():
+    frozen, trained = make(), make(train_network=True)
+    for env in (frozen, trained):
+        env.reset(seed=0)
+    before = trained.layout.unpack(trained.reset(seed=0)[0])["agents"][:, 0]
+    for _ in range(3):
+        obs_frozen = frozen.step(half_mask())[0]
+        obs_trained = trained.step(half_mask())[0]
+    assert not np.array_equal(trained.layout.unpack(obs_trained)["agents"][:, 0], before)
+    frozen_before = frozen.layout.unpack(frozen.reset(seed=0)[0])["agents"][:, 0]
+    np.testing.assert_array_equal(frozen.layout.unpack(obs_frozen)["agents"][:, 0], frozen_before)
+
+
+def test_ansi_render_is_a_kept_over_total_table():
+    env = make(render_mode="ansi")
+    env.reset(seed=0)
+    mask = np.ones(N_AGENTS)
+    mask[6:10] = 0
+    env.step(mask)
+    lines = env.render().splitlines()
+    assert lines[1].split() == ["0", "6", "/", "6"]
+    assert lines[2].split() == ["3", "12", "/", "16"]
+    assert lines[-1].split() == ["all", "222", "/", "226"]
+
+
+def test_env_ids_resolve_and_import_stays_light():
+    assert gym.spec("DecoreCompress-v0").vector_entry_point.endswith("DecoreCompressVectorEnv")
+    assert isinstance(gym.make("decore_env:DecoreCompressLeNet-v0").unwrapped, DecoreCompressEnv)
+    code = "import sys, decore_env; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
