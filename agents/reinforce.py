@@ -15,16 +15,15 @@ setting: no baseline, no normalisation, no entropy bonus, per-sample masks.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from agents.report import atomic_write
 from decore_env.core import CompressionCore, Scored
 
 PAPER_LR = 0.01
@@ -244,13 +243,4 @@ class DecoreAgent:
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     """torch.save to a temp file in the target folder, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: torch.save(obj, f))
