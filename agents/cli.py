@@ -1,0 +1,227 @@
+"""The `decore` command.
+
+Each subcommand's options are generated from a config dataclass (help text from field
+metadata), so the CLI, the configs and their defaults cannot drift apart. User errors print
+one ``error: ...`` line and exit with status 2, leaving nothing half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+USAGE_ERROR = 2
+
+
+class UsageError(ValueError):
+    """A mistake of the user's (bad value, unknown name, missing data): reported in one line."""
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """`decore train`: train a baseline model, the starting point of a compression run."""
+
+    model: str = dataclasses.field(metadata=_help("model name, e.g. lenet5, vgg16, resnet56"))
+    dataset: str = dataclasses.field(
+        default="embedded",
+        metadata=_help(
+            "embedded (MNIST subset shipped with the package, offline), mnist, fashion_mnist, "
+            "cifar10, cifar100, or an image folder DIR with train/<class>/ and test/<class>/"
+        ),
+    )
+    data_dir: str | None = dataclasses.field(
+        default=None,
+        metadata=_help(
+            "where torchvision data sets live (default $DECORE_DATA or ~/.cache/decore/data)"
+        ),
+    )
+    epochs: int = dataclasses.field(
+        default=6, metadata=_help("training epochs (6 fits LeNet-5 on embedded; CIFAR needs ~30)")
+    )
+    lr: float = dataclasses.field(default=0.1, metadata=_help("peak OneCycle learning rate"))
+    batch_size: int = dataclasses.field(default=128, metadata=_help("images per SGD step"))
+    weight_decay: float = dataclasses.field(
+        default=5e-4, metadata=_help("L2 penalty on weights (not on biases or BN)")
+    )
+    label_smoothing: float = dataclasses.field(
+        default=0.0, metadata=_help("cross-entropy label smoothing in [0, 1)")
+    )
+    seed: int = dataclasses.field(default=0, metadata=_help("seed of init, batch order, augment"))
+    device: str = dataclasses.field(
+        default="auto", metadata=_help("auto (cuda when available), cpu, cuda, cuda:1, ...")
+    )
+    out: str | None = dataclasses.field(
+        default=None, metadata=_help("output folder (default runs/<model>-<dataset>)")
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "lr"):
+            if getattr(self, name) <= 0:
+                raise UsageError(
+                    f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}"
+                )
+        if self.weight_decay < 0:
+            raise UsageError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+        if not 0 <= self.label_smoothing < 1:
+            raise UsageError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage, so every error is one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _add_config(parser: argparse.ArgumentParser, config: type) -> None:
+    """One ``--field-name`` option per dataclass field; fields without a default are required."""
+    for f in dataclasses.fields(config):
+        required = f.default is dataclasses.MISSING
+        kind = {"int": int, "float": float}.get(str(f.type), str)
+        default = None if required else f.default
+        parser.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            dest=f.name,
+            type=kind,
+            required=required,
+            default=default,
+            metavar=f.name.upper(),
+            help=f.metadata["help"] + ("" if required or default is None else f" [{default}]"),
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="decore", description="DECORE network compression by RL.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    train = sub.add_parser("train", help=TrainConfig.__doc__, description=TrainConfig.__doc__)
+    _add_config(train, TrainConfig)
+    train.set_defaults(run=train_command, config=TrainConfig)
+    return parser
+
+
+def _device(name: str) -> Any:
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise UsageError(f"--device {name!r} is not a device: use auto, cpu or cuda") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: CUDA is not available here; use --device cpu")
+    return device
+
+
+def save_atomic(obj: object, path: Path) -> None:
+    """torch.save to a temp file beside ``path``, then rename: readers never see half a file."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def train_command(cfg: TrainConfig) -> int:
+    """Train ``cfg.model`` on ``cfg.dataset``, save ``OUT/baseline.pt``, print the accuracy."""
+    import torch
+
+    from decore_env import __version__, models
+    from decore_env.data import DATASET_NAMES, DatasetError, load_dataset
+    from decore_env.training import fit
+
+    if cfg.model not in models.MODEL_NAMES:
+        raise UsageError(
+            f"unknown model {cfg.model!r}; valid names: {', '.join(models.MODEL_NAMES)}"
+        )
+    device = _device(cfg.device)
+    try:
+        splits = load_dataset(cfg.dataset, root=cfg.data_dir)
+    except DatasetError as exc:
+        raise UsageError(str(exc)) from exc
+    torch.manual_seed(cfg.seed)
+    model = models.create(cfg.model, splits.num_classes)
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(2, *splits.input_shape))
+    except RuntimeError as exc:
+        shape = "x".join(map(str, splits.input_shape))
+        expected = "x".join(map(str, models.input_shape(cfg.model)))
+        raise UsageError(
+            f"model {cfg.model} (made for {expected} inputs) cannot take {splits.name}'s "
+            f"{shape} images; pick a model for this data set"
+        ) from exc
+    out = Path(cfg.out) if cfg.out else Path("runs") / f"{cfg.model}-{splits.name}"
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    path = out / "baseline.pt"
+    start = time.perf_counter()
+    accuracy = fit(
+        model,
+        splits,
+        cfg.epochs,
+        cfg.lr,
+        cfg.batch_size,
+        cfg.weight_decay,
+        device,
+        cfg.seed,
+        cfg.label_smoothing,
+    )
+    train_s = time.perf_counter() - start
+    dataset = cfg.dataset if cfg.dataset in DATASET_NAMES else str(Path(cfg.dataset).resolve())
+    save_atomic(
+        {
+            "model": cfg.model,
+            "dataset": dataset,
+            "num_classes": splits.num_classes,
+            "input_shape": splits.input_shape,
+            "mean": splits.mean,
+            "std": splits.std,
+            "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+            "accuracy": accuracy,
+            "epochs": cfg.epochs,
+            "config": dataclasses.asdict(cfg),
+            "train_s": train_s,
+            "hardware": torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else platform.processor() or platform.machine(),
+            "versions": {"decore_env": __version__, "torch": str(torch.__version__)},
+        },
+        path,
+    )
+    print(f"test accuracy: {accuracy:.4f} (saved to {path})")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `decore` console script; returns the exit status."""
+    try:
+        args = vars(build_parser().parse_args(argv))
+        run, config = args.pop("run"), args.pop("config")
+        args.pop("command")
+        return run(config(**args))
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

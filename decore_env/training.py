@@ -1,0 +1,145 @@
+"""Baseline training and evaluation: SGD + OneCycle on the device-resident loader.
+
+Used to train the unpruned model that DECORE compresses and to fine-tune the pruned one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from .data import DataSplits, TensorLoader, default_augment
+
+LOSS_EVERY = 20
+"""Steps between progress-bar loss updates: reading the loss syncs the GPU."""
+
+
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA (fast and needs no loss scaling); full precision elsewhere, so
+    CPU runs are exact and reproducible."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train_epoch(
+    model: nn.Module,
+    loader: TensorLoader,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    label_smoothing: float = 0.0,
+    bar: tqdm | None = None,
+) -> float:
+    """One pass over ``loader``; steps ``scheduler`` per batch (OneCycle is per step).
+
+    :param bar: a progress bar advanced once per batch, its loss shown every LOSS_EVERY steps.
+    :returns: the mean training loss of the epoch.
+    """
+    model.train()
+    total = torch.zeros((), device=loader.device)
+    for step, (x, y) in enumerate(loader, 1):
+        with _autocast(loader.device):
+            loss = nn.functional.cross_entropy(model(x), y, label_smoothing=label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        total += loss.detach()
+        if bar is not None:
+            bar.update()
+            if step % LOSS_EVERY == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    return total.item() / len(loader)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    batch_size: int = 1000,
+    device: str | torch.device = "cpu",
+) -> float:
+    """Top-1 accuracy in [0, 1] of ``model`` on uint8 images ``x``; leaves the model's mode as
+    it was."""
+    device = torch.device(device)
+    loader = TensorLoader(
+        x,
+        y,
+        mean,
+        std,
+        batch_size,
+        device=device,
+        shuffle=False,
+        channels_last=device.type == "cuda",
+    )
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    for xb, yb in loader:
+        with _autocast(device):
+            correct += (model(xb).argmax(1) == yb).sum()
+    model.train(was_training)
+    return correct.item() / len(x)
+
+
+def fit(
+    model: nn.Module,
+    splits: DataSplits,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    weight_decay: float,
+    device: str | torch.device,
+    seed: int,
+    label_smoothing: float = 0.0,
+    progress: bool = True,
+) -> float:
+    """Train ``model`` in place on ``splits.train`` and return its test accuracy in [0, 1].
+
+    SGD (Nesterov momentum 0.9) with a OneCycle schedule peaking at ``lr``; weight decay on
+    weights only (decaying BN scales and biases only hurts). The default augmentation for the
+    data set runs on the device. On CUDA the model runs channels_last under bf16 autocast.
+    ``seed`` fixes the batch order, the augmentation and any dropout: the same seed on CPU
+    gives identical weights.
+    """
+    device = torch.device(device)
+    torch.manual_seed(seed)
+    cuda = device.type == "cuda"
+    model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
+    loader = TensorLoader(
+        splits.train_x,
+        splits.train_y,
+        splits.mean,
+        splits.std,
+        batch_size,
+        device=device,
+        drop_last=len(splits.train_x) >= batch_size,
+        augment=default_augment(splits),
+        seed=seed,
+        channels_last=cuda,
+    )
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    optimizer = torch.optim.SGD(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay}],
+        lr=lr,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=0.0,
+    )
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=lr, total_steps=epochs * len(loader)
+    )
+    with tqdm(
+        total=epochs * len(loader), desc=f"train {splits.name}", unit="step", disable=not progress
+    ) as bar:
+        for _ in range(epochs):
+            train_epoch(model, loader, optimizer, scheduler, label_smoothing, bar)
+    return evaluate(model, splits.test_x, splits.test_y, splits.mean, splits.std, 1000, device)
