@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import platform
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,26 +122,12 @@ def _device(name: str) -> Any:
     return device
 
 
-def save_atomic(obj: object, path: Path) -> None:
-    """torch.save to a temp file beside ``path``, then rename: readers never see half a file."""
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def train_command(cfg: TrainConfig) -> int:
     """Train ``cfg.model`` on ``cfg.dataset``, save ``OUT/baseline.pt``, print the accuracy."""
     import torch
 
-    from decore_env import __version__, models
+    from agents.report import atomic_write, hardware_info, versions
+    from decore_env import models
     from decore_env.data import DATASET_NAMES, DatasetError, load_dataset
     from decore_env.training import fit
 
@@ -187,26 +170,23 @@ def train_command(cfg: TrainConfig) -> int:
     )
     train_s = time.perf_counter() - start
     dataset = cfg.dataset if cfg.dataset in DATASET_NAMES else str(Path(cfg.dataset).resolve())
-    save_atomic(
-        {
-            "model": cfg.model,
-            "dataset": dataset,
-            "num_classes": splits.num_classes,
-            "input_shape": splits.input_shape,
-            "mean": splits.mean,
-            "std": splits.std,
-            "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-            "accuracy": accuracy,
-            "epochs": cfg.epochs,
-            "config": dataclasses.asdict(cfg),
-            "train_s": train_s,
-            "hardware": torch.cuda.get_device_name(device)
-            if device.type == "cuda"
-            else platform.processor() or platform.machine(),
-            "versions": {"decore_env": __version__, "torch": str(torch.__version__)},
-        },
-        path,
-    )
+    checkpoint = {
+        "model": cfg.model,
+        "dataset": dataset,
+        "num_classes": splits.num_classes,
+        "input_shape": splits.input_shape,
+        "mean": splits.mean,
+        "std": splits.std,
+        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+        "accuracy": accuracy,
+        "epochs": cfg.epochs,
+        "config": dataclasses.asdict(cfg),
+        "train_s": train_s,
+        "device": str(device),
+        "hardware": hardware_info(),
+        "versions": versions(),
+    }
+    atomic_write(path, lambda f: torch.save(checkpoint, f))
     print(f"test accuracy: {accuracy:.4f} (saved to {path})")
     return 0
 
