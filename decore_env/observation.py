@@ -1,28 +1,32 @@
 """Observations of the compression envs: the state of every group and channel, on the device.
 
-One observation is a flat float32 vector, every entry in [0, 1], for G groups and A agents:
+One observation is a flat float32 vector, every entry in [0, 1], for G groups and A agents. It
+is laid out feature by feature, a block of G (or A) values per feature, groups and agents in
+the action's order:
 
-====================  ==========================================================================
-index                 entry
-====================  ==========================================================================
-0                     accuracy of the last step's masked forward pass (0 before the first step)
-1                     params of the last mask's pruned network / params of the full network
-2                     MACs of the last mask's pruned network / MACs of the full network
-3 + 5 i + 0           group i: position in forward order, i / (G - 1)
-3 + 5 i + 1           group i: width, channels / channels of the widest group
-3 + 5 i + 2           group i: share of the network's params that touch its channels
-3 + 5 i + 3           group i: share of the network's MACs that touch its channels
-3 + 5 i + 4           group i: fraction of its channels kept recently (mean of the agents' entry)
-3 + 5 G + 3 j + 0     agent j: L2 norm of its channel's weights / the largest in its group
-3 + 5 G + 3 j + 1     agent j: abs BatchNorm scale of its channel / the largest in its group
-                      (1 where no BatchNorm follows the layer)
-3 + 5 G + 3 j + 2     agent j: how often it was kept recently (exponential moving average of its
-                      actions, 1 after a reset)
-====================  ==========================================================================
+=======================  ======================================================================
+index                    entry
+=======================  ======================================================================
+0                        accuracy of the last step's masked forward pass (0 before any step)
+1                        params of the last mask's pruned network / params of the full network
+2                        MACs of the last mask's pruned network / MACs of the full network
+3 + 0 G + i              group i: position in forward order, i / (G - 1)
+3 + 1 G + i              group i: width, channels / channels of the widest group
+3 + 2 G + i              group i: share of the network's params that touch its channels
+3 + 3 G + i              group i: share of the network's MACs that touch its channels
+3 + 4 G + i              group i: fraction of its channels kept recently (mean of its agents')
+3 + 5 G + 0 A + j        agent j: L2 norm of its channel's weights / the largest in its group
+3 + 5 G + 1 A + j        agent j: abs BatchNorm scale of its channel / the largest in its group
+                         (1 where no BatchNorm follows the layer)
+3 + 5 G + 2 A + j        agent j: how often it was kept recently (exponential moving average
+                         of its actions, 1 after a reset)
+=======================  ======================================================================
 
+:meth:`ObservationLayout.unpack` returns the parts as (..., G, 5) and (..., A, 3) views.
 Everything is computed from tensors already on the device: the static entries once, the weight
 entries at each reset (and after every step with joint training), the rest from the mask and
-cost that the step computes anyway. No FLOP counter runs per step.
+cost that the step computes anyway. No FLOP counter runs per step; one observation is a single
+concatenation of contiguous blocks.
 """
 
 from __future__ import annotations
@@ -78,10 +82,12 @@ class ObservationLayout:
         lead = obs.shape[:-1]
         start = len(GLOBAL_FEATURES)
         end = start + len(GROUP_FEATURES) * self.n_groups
+        groups = obs[..., start:end].reshape(*lead, len(GROUP_FEATURES), self.n_groups)
+        agents = obs[..., end:].reshape(*lead, len(AGENT_FEATURES), self.n_agents)
         return {
             "global": obs[..., :start],
-            "groups": obs[..., start:end].reshape(*lead, self.n_groups, len(GROUP_FEATURES)),
-            "agents": obs[..., end:].reshape(*lead, self.n_agents, len(AGENT_FEATURES)),
+            "groups": groups.swapaxes(-1, -2),
+            "agents": agents.swapaxes(-1, -2),
         }
 
 
@@ -131,19 +137,17 @@ class ObservationBuilder:
         self.keep_decay = keep_decay
         self.layout = ObservationLayout(gates.sizes)
         n_groups, n_agents = self.layout.n_groups, self.layout.n_agents
-        self._group_of_agent = core.group_of_agent
-        self._sizes = torch.tensor(gates.sizes, dtype=torch.float32, device=device)
+        sizes = torch.tensor(gates.sizes, dtype=torch.float32, device=device)
+        member = core.group_of_agent.unsqueeze(0) == torch.arange(n_groups, device=device)[:, None]
+        self._group_mean = (member.float() / sizes[:, None]).T.contiguous()  # (A, G)
         # Row i of `without` drops group i entirely: what the group's channels cost.
-        groups = torch.arange(n_groups, device=device).unsqueeze(1)
-        without = (self._group_of_agent != groups).float()
+        without = (~member).float()
         full = torch.stack(gates.cost(torch.ones(1, n_agents, device=device)), 1)
         self._full_cost = full.clamp_min(1.0)
         share = (full - torch.stack(gates.cost(without), 1)) / self._full_cost
         position = torch.arange(n_groups, device=device) / max(n_groups - 1, 1)
-        width = self._sizes / self._sizes.max()
-        self._group_static = torch.cat(
-            [position.unsqueeze(1), width.unsqueeze(1), share.float()], 1
-        )  # (G, 4)
+        width = sizes / sizes.max()
+        self._group_static = torch.cat([position, width, share.T.flatten().float()])  # (4 G,)
         modules = dict(core.model.named_modules())
         example = torch.zeros(1, *core.loader.x.shape[1:], device=device)
         norms = norms_after(core.model, example)
@@ -162,7 +166,8 @@ class ObservationBuilder:
 
     def update(self, masks: Tensor, accuracy: Tensor, params: Tensor, macs: Tensor) -> None:
         """Fold in one step: masks (M, A) float 0/1, and accuracy, params, MACs, each (M,)."""
-        self._keep = self._keep.mul(self.keep_decay).add_(masks, alpha=1.0 - self.keep_decay)
+        keep = self._keep.mul(self.keep_decay).add_(masks, alpha=1.0 - self.keep_decay)
+        self._keep = keep.clamp_max_(1.0)  # rounding must not leave the Box
         cost = torch.stack([params, macs], 1) / self._full_cost
         self._global = torch.cat([accuracy.unsqueeze(1), cost.float()], 1)
         if self.core.train_network:
@@ -170,28 +175,27 @@ class ObservationBuilder:
 
     def observation(self) -> Tensor:
         """(M, layout.size) float32 observations, a new tensor on every call."""
-        m, n_groups, n_agents = self.n_obs, self.layout.n_groups, self.layout.n_agents
-        kept = torch.zeros(m, n_groups, device=self._keep.device)
-        kept = kept.index_add_(1, self._group_of_agent, self._keep) / self._sizes
-        groups = torch.cat([self._group_static.expand(m, -1, -1), kept.unsqueeze(2)], 2)
-        agents = torch.cat([self._channels.expand(m, -1, -1), self._keep.unsqueeze(2)], 2)
-        obs = torch.cat([self._global, groups.reshape(m, -1), agents.reshape(m, n_agents * 3)], 1)
-        return obs.clamp_(0.0, 1.0)
+        m = self.n_obs
+        kept = (self._keep @ self._group_mean).clamp_max_(1.0)  # (M, G) group means
+        blocks = [self._global, self._group_static, kept, self._channels, self._keep]
+        return torch.cat([b.expand(m, -1) for b in blocks], 1)
 
     @torch.no_grad()
     def _channel_features(self) -> Tensor:
-        """(A, 2): weight norm and BN scale per channel, each scaled to its group's largest.
+        """(2 A,): weight norm per channel, then BN scale per channel, each scaled to its
+        group's largest.
 
         The layers of a group are coupled index by index, so channel j of every layer in the
         group is agent j of the group; a group's entries are the mean over its layers.
         """
-        features = []
+        weights, scales = [], []
         for layers, norms in self._layers:
             weight = torch.stack([m.weight.flatten(1).norm(dim=1) for m in layers]).mean(0)
             if norms:
                 scale = torch.stack([n.weight.abs() for n in norms]).mean(0)
             else:
                 scale = torch.ones_like(weight)
-            pair = torch.stack([weight, scale], 1)
-            features.append(pair / pair.amax(0).clamp_min(torch.finfo(pair.dtype).tiny))
-        return torch.cat(features).float()
+            tiny = torch.finfo(weight.dtype).tiny
+            weights.append(weight / weight.max().clamp_min(tiny))
+            scales.append(scale / scale.max().clamp_min(tiny))
+        return torch.cat(weights + scales).float()

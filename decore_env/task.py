@@ -122,32 +122,32 @@ def to_masks(action, shape: tuple[int, ...], device: torch.device) -> Tensor:
     """An action as a float32 tensor on ``device``, after checking it is a 0/1 mask.
 
     Accepts numpy arrays and torch tensors of bool, integer or float dtype (SB3 sends float32
-    0./1.) and nested lists. Bool tensors need no value check, so they never sync the device.
+    0./1.) and nested lists. Arrays are checked in numpy and tensors in torch (no copies
+    before the check); bool tensors need no value check, so they never sync the device.
     """
-    if isinstance(action, Tensor):
-        t = action.detach()
-    else:
-        array = np.asarray(action)
-        if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-            raise ValueError(f"action must be numeric 0/1 values; got dtype {array.dtype}")
-        t = torch.from_numpy(array if array.flags.writeable else array.copy())
-    if tuple(t.shape) != shape:
+    values = action.detach() if isinstance(action, Tensor) else np.asarray(action)
+    real = (
+        values.dtype.kind in "biuf" if isinstance(values, np.ndarray) else not values.is_complex()
+    )
+    if not real:
+        raise ValueError(f"action must be real 0/1 values; got dtype {values.dtype}")
+    if tuple(values.shape) != shape:
         raise ValueError(
-            f"action has shape {tuple(t.shape)}; expected {shape}: one keep (1) / drop (0) "
+            f"action has shape {tuple(values.shape)}; expected {shape}: one keep (1) / drop (0) "
             "entry per channel, ordered group by group"
         )
-    if t.dtype != torch.bool:
-        if t.is_complex():
-            raise ValueError("action must be real 0/1 values; got a complex tensor")
-        bad = (t != 0) & (t != 1)
+    if values.dtype not in (torch.bool, np.bool_):
+        bad = (values != 0) & (values != 1)
         if bool(bad.any()):
-            wrong = t[bad]
-            if wrong.is_floating_point() and bool(wrong.isnan().any()):
+            wrong = values[bad]
+            if bool((wrong != wrong).any()):  # only NaN differs from itself
                 raise ValueError("action contains NaN; every entry must be exactly 0 or 1")
             raise ValueError(
                 f"action values must be exactly 0 (drop) or 1 (keep); found {wrong[0].item()}"
             )
-    return t.to(device=device, dtype=torch.float32)
+    if not isinstance(values, Tensor):
+        values = torch.from_numpy(values if values.flags.writeable else values.copy())
+    return values.to(device=device, dtype=torch.float32)
 
 
 @dataclass(frozen=True)

@@ -156,7 +156,8 @@ def test_accepts_any_0_1_action_type(action):
         (np.full(N_AGENTS, 2), "found 2"),
         (np.r_[np.ones(N_AGENTS - 1), np.nan], "NaN"),
         (torch.full((N_AGENTS,), float("nan")), "NaN"),
-        (np.array(["1"] * N_AGENTS), "numeric"),
+        (np.array(["1"] * N_AGENTS), "real 0/1 values; got dtype <U1"),
+        (torch.ones(N_AGENTS, dtype=torch.complex64), "real 0/1 values; got dtype torch.complex64"),
     ],
 )
 def test_bad_actions_raise_a_value_error_naming_the_problem(action, message):
