@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 USAGE_ERROR = 2
+INTERRUPTED = 130
 
 
 class UsageError(ValueError):
@@ -82,21 +84,30 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _add_config(parser: argparse.ArgumentParser, config: type) -> None:
-    """One ``--field-name`` option per dataclass field; fields without a default are required."""
+_TYPES = {"int": int, "float": float, "int | None": int, "float | None": float}
+
+
+def _add_config(parser: argparse.ArgumentParser, config: type, suppress: bool = False) -> None:
+    """One ``--field-name`` option per dataclass field; fields without a default are required.
+
+    :param suppress: leave options that were not given out of the parsed namespace, so they
+        can override another config (the demo's defaults, a resumed run's settings).
+    """
     for f in dataclasses.fields(config):
         required = f.default is dataclasses.MISSING
-        kind = {"int": int, "float": float}.get(str(f.type), str)
         default = None if required else f.default
-        parser.add_argument(
-            f"--{f.name.replace('_', '-')}",
-            dest=f.name,
-            type=kind,
-            required=required,
-            default=default,
-            metavar=f.name.upper(),
-            help=f.metadata["help"] + ("" if required or default is None else f" [{default}]"),
-        )
+        shown = "" if required or default is None else f" [{default}]"
+        kwargs: dict[str, Any] = {"dest": f.name, "help": f.metadata["help"] + shown}
+        if suppress:
+            kwargs["default"] = argparse.SUPPRESS
+        elif not required:
+            kwargs["default"] = default
+        if str(f.type) == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs.update(type=_TYPES.get(str(f.type), str), metavar=f.name.upper())
+            kwargs.update(required=required, choices=f.metadata.get("choices"))
+        parser.add_argument(f"--{f.name.replace('_', '-')}", **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,6 +116,26 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help=TrainConfig.__doc__, description=TrainConfig.__doc__)
     _add_config(train, TrainConfig)
     train.set_defaults(run=train_command, config=TrainConfig)
+    from agents.config import CompressConfig
+
+    for name, text in (
+        ("compress", "compress a network: baseline, policy, prune, fine-tune, report"),
+        ("demo", "the whole pipeline on the embedded MNIST subset (LeNet-5, CPU, minutes)"),
+    ):
+        cmd = sub.add_parser(name, help=text, description=text)
+        _add_config(cmd, CompressConfig, suppress=True)
+        cmd.add_argument("--out", help="run folder (default runs/<model>-<dataset>-<time>)")
+        cmd.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
+        cmd.add_argument(
+            "--wandb",
+            action="store_true",
+            help="log to Weights & Biases "
+            "(offline unless WANDB_API_KEY or WANDB_MODE say otherwise)",
+        )
+        cmd.add_argument(
+            "--no-progress", dest="progress", action="store_false", help="no progress bars"
+        )
+        cmd.set_defaults(run=compress_command, config=None, demo=name == "demo")
     return parser
 
 
@@ -191,13 +222,53 @@ def train_command(cfg: TrainConfig) -> int:
     return 0
 
 
+def compress_command(
+    demo: bool, out: str | None, resume: str | None, wandb: bool, progress: bool, **given: Any
+) -> int:
+    """`decore compress` / `decore demo`: run or resume the pipeline, print the summary."""
+    from agents.config import CompressConfig, demo_config
+    from agents.pipeline import RunError, compress, saved_config
+    from decore_env.data import DatasetError
+    from decore_env.gates import UnsupportedLayerError
+
+    command = shlex.join(["decore", *sys.argv[1:]])
+    try:
+        if resume:
+            base = saved_config(Path(resume))
+        else:
+            base = demo_config() if demo else CompressConfig()
+        config = dataclasses.replace(base, **given)
+        if resume is None:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            out = out or str(Path("runs") / f"{config.model}-{config.dataset}-{stamp}")
+        elif out is not None and Path(out).resolve() != Path(resume).resolve():
+            raise UsageError("--resume RUN_DIR is the run folder; leave out --out")
+        folder = Path(resume or out)
+        report = compress(
+            config,
+            folder,
+            resume=resume is not None,
+            wandb=wandb,
+            progress=progress,
+            command=command,
+        )
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: decore compress --resume {folder}", file=sys.stderr)
+        return INTERRUPTED
+    except (RunError, DatasetError, UnsupportedLayerError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    print((folder / "summary.md").read_text())
+    print(f"compression {report['compression']:.1f}x; run folder: {folder}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `decore` console script; returns the exit status."""
     try:
         args = vars(build_parser().parse_args(argv))
         run, config = args.pop("run"), args.pop("config")
         args.pop("command")
-        return run(config(**args))
+        return run(**args) if config is None else run(config(**args))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE_ERROR

@@ -1,0 +1,408 @@
+"""The compress pipeline: baseline -> policy -> threshold -> prune -> fine-tune -> report.
+
+A run lives in one folder. ``config.json`` fixes what the run is; ``state.pt`` is rewritten
+atomically after every policy epoch (network, optimisers, samplers, data order, history),
+so a killed run continues with :func:`compress` ``resume=True`` and, on the CPU, reaches the
+same final mask as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from agents.config import CompressConfig
+from agents.plots import plot_keep_probabilities, plot_kept_channels
+from agents.reinforce import DecoreAgent, ReinforceConfig, StepStats, atomic_save
+from agents.report import hardware_info, summary_markdown, versions, write_json_atomic
+from agents.tracking import Tracker, open_tracker
+from decore_env import models
+from decore_env.budget import LambdaController
+from decore_env.core import CompressionCore
+from decore_env.data import DataSplits, TensorLoader, default_augment, load_dataset
+from decore_env.gates import ChannelGates
+from decore_env.metrics import count, latency_ms
+from decore_env.surgery import prune
+from decore_env.training import evaluate, fit
+
+TRAIN_BATCH_SIZE = 128
+"""Batch size of baseline training and fine-tuning (our choice)."""
+LOG_EVERY = 10
+"""Policy steps between logged points (reading device values syncs the GPU)."""
+WANDB_PROJECT = "decore"
+
+
+class RunError(ValueError):
+    """A run folder that cannot be used as asked; the message says why and what to do."""
+
+
+@dataclass
+class RunFiles:
+    """The files of one run folder."""
+
+    root: Path
+    config: Path = field(init=False)
+    state: Path = field(init=False)
+    baseline: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.config = self.root / "config.json"
+        self.state = self.root / "state.pt"
+        self.baseline = self.root / "baseline.pt"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RunError(
+            "device 'cuda' was asked for but no CUDA device is available; use --device cpu"
+        )
+    return torch.device(name)
+
+
+def saved_config(out: Path) -> CompressConfig:
+    """The settings a run folder was started with."""
+    path = RunFiles(Path(out)).config
+    if not path.is_file():
+        raise RunError(f"cannot resume: {out} is not a run folder (no config.json in it)")
+    return CompressConfig.from_dict(json.loads(path.read_text()))
+
+
+def open_run(
+    config: CompressConfig | None, out: Path, resume: bool
+) -> tuple[CompressConfig, RunFiles]:
+    """Create a new run folder or check that ``out`` is the run being resumed."""
+    files = RunFiles(Path(out))
+    if resume:
+        saved = saved_config(files.root)
+        if config is not None and config != saved:
+            diff = sorted(k for k, v in config.to_dict().items() if saved.to_dict()[k] != v)
+            raise RunError(
+                f"cannot resume {out}: it was started with other settings ({', '.join(diff)} "
+                "differ); resume with the same settings or start a new run with another --out"
+            )
+        return saved, files
+    if config is None:
+        raise RunError("no settings given for a new run")
+    if files.config.exists():
+        raise RunError(
+            f"{out} already holds a run; continue it with --resume {out} or choose another --out"
+        )
+    files.root.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(files.config, config.to_dict())
+    return config, files
+
+
+def _load_checkpoint(model: nn.Module, path: str | Path) -> None:
+    """Load baseline weights saved by `decore train` (a dict with "state_dict") or a bare
+    state dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"checkpoint {path} does not exist; train one with `decore train`")
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    state = saved.get("state_dict", saved) if isinstance(saved, dict) else saved
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, AttributeError) as exc:
+        raise RunError(f"checkpoint {path} does not fit this model: {exc}") from exc
+
+
+def _measure(model: nn.Module, splits: DataSplits, example: Tensor, device: torch.device) -> dict:
+    """Test accuracy, params, MACs (= FLOPs / 2) and median latency of ``model``."""
+    params, macs = count(model, example)
+    return {
+        "accuracy": evaluate(
+            model, splits.test_x, splits.test_y, splits.mean, splits.std, 1000, device
+        ),
+        "params": params,
+        "macs": macs,
+        "latency_ms": latency_ms(model, example, batch_size=1, device=device),
+        "latency_ms_batch256": latency_ms(model, example, batch_size=256, device=device),
+    }
+
+
+def _group_means(agent: DecoreAgent) -> np.ndarray:
+    """Mean keep probability of each group."""
+    gates = agent.core.gates
+    p = agent.keep_probabilities().cpu()
+    sums = torch.zeros(len(gates.groups)).index_add_(0, gates.group_of_agent, p)
+    return (sums / torch.tensor(gates.sizes)).numpy()
+
+
+class _PolicyPhase:
+    """Learns the keep policy epoch by epoch, saving ``state.pt`` after each epoch."""
+
+    def __init__(
+        self,
+        config: CompressConfig,
+        model: nn.Module,
+        splits: DataSplits,
+        example: Tensor,
+        device: torch.device,
+    ) -> None:
+        self.config = config
+        gates = ChannelGates(model, example.to(device))
+        loader = TensorLoader(
+            splits.train_x,
+            splits.train_y,
+            splits.mean,
+            splits.std,
+            config.batch_size,
+            device=device,
+            drop_last=True,
+            augment=default_augment(splits),
+            seed=config.seed,
+        )
+        self.core = CompressionCore(
+            model, gates, loader, config.lam, config.joint_training, lr=config.joint_lr
+        )
+        self.agent = DecoreAgent(
+            self.core,
+            ReinforceConfig(
+                lr=config.agent_lr,
+                init_weight=config.init_weight,
+                baseline=config.reward_baseline,
+                normalize_rewards=config.normalize_rewards,
+                entropy_coef=config.entropy_coef,
+            ),
+            seed=config.seed,
+        )
+        budget = config.budget
+        self.controller = LambdaController(budget[1], config.lam) if budget else None
+        full = gates.cost(torch.ones(gates.n_agents, device=device))
+        self.full_cost = {"params": full[0].item(), "macs": full[1].item()}
+        self.epoch = 0
+        self.history: dict[str, list] = {"step": [], "group_keep": [], "lam": []}
+
+    def state_dict(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "agent": self.agent.state_dict(),
+            "core": self.core.state_dict(),
+            "controller": None if self.controller is None else self.controller.state_dict(),
+            "lam": self.core.lam,
+            "history": self.history,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch = state["epoch"]
+        self.agent.load_state_dict(state["agent"])
+        self.core.load_state_dict(state["core"])
+        if self.controller is not None:
+            self.controller.load_state_dict(state["controller"])
+        self.core.lam = state["lam"]
+        self.history = state["history"]
+
+    def _expected_kept(self, resource: str) -> float:
+        """Kept fraction of ``resource`` under the current keep probabilities."""
+        params, macs = self.core.gates.cost(self.agent.keep_probabilities())
+        value = params if resource == "params" else macs
+        return value.item() / self.full_cost[resource]
+
+    def on_step(self, stats: StepStats, tracker: Tracker, bar: tqdm) -> None:
+        if self.controller is not None:
+            resource = self.config.budget[0]
+            self.core.lam = self.controller.update(self._expected_kept(resource))
+        bar.update()
+        if stats.step % LOG_EVERY:
+            return
+        params, macs = self.core.gates.cost(self.agent.final_mask())
+        metrics = {
+            "policy/reward": stats.reward.item(),
+            "env/accuracy": stats.accuracy.item(),
+            "env/loss": stats.loss.item(),
+            "policy/keep_frac": stats.keep_frac.item(),
+            "policy/lam": self.core.lam,
+            "prune/params_frac": params.item() / self.full_cost["params"],
+            "prune/macs_frac": macs.item() / self.full_cost["macs"],
+        }
+        group_keep = _group_means(self.agent)
+        for group, value in zip(self.core.gates.groups, group_keep, strict=True):
+            metrics[f"policy/keep/{group.name}"] = float(value)
+        tracker.log(metrics, stats.step)
+        tracker.log_histogram("policy/keep_prob", stats.keep_prob.cpu(), stats.step)
+        self.history["step"].append(stats.step)
+        self.history["group_keep"].append(group_keep.tolist())
+        self.history["lam"].append(self.core.lam)
+        bar.set_postfix(
+            acc=f"{metrics['env/accuracy']:.3f}",
+            params=f"{metrics['prune/params_frac']:.3f}",
+            lam=f"{self.core.lam:.3g}",
+            refresh=False,
+        )
+
+    def run(self, save: Callable[[], None], tracker: Tracker, progress: bool) -> None:
+        """Learn the remaining epochs, calling ``save`` after each."""
+        steps = len(self.core.loader)
+        total = self.config.policy_epochs * steps
+        with tqdm(
+            total=total,
+            initial=self.epoch * steps,
+            desc="policy",
+            unit="step",
+            disable=not progress,
+        ) as bar:
+            while self.epoch < self.config.policy_epochs:
+                self.agent.learn(steps, lambda s: self.on_step(s, tracker, bar))
+                self.epoch += 1
+                save()
+
+
+def compress(
+    config: CompressConfig | None,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    wandb: bool = False,
+    progress: bool = True,
+    command: str = "",
+) -> dict[str, Any]:
+    """Run (or resume) the whole pipeline in ``out``; returns the report that it writes."""
+    config, files = open_run(config, Path(out), resume)
+    device = resolve_device(config.device)
+    saved = torch.load(files.state, weights_only=False) if files.state.is_file() else {}
+    phases: dict[str, float] = saved.get("phases_s", {})
+    splits = load_dataset(config.dataset, root=config.data_dir)
+    example = torch.zeros(1, *splits.input_shape)
+    tracker = open_tracker(wandb, WANDB_PROJECT, config.to_dict(), files.root)
+    try:
+        torch.manual_seed(config.seed)  # the initial weights of a baseline trained here
+        model = models.create(config.model, splits.num_classes)
+        start = time.perf_counter()
+        if config.checkpoint is not None:
+            _load_checkpoint(model, config.checkpoint)
+        elif files.baseline.is_file():
+            _load_checkpoint(model, files.baseline)
+        else:
+            fit(
+                model,
+                splits,
+                config.baseline_epochs,
+                config.baseline_lr,
+                TRAIN_BATCH_SIZE,
+                config.weight_decay,
+                device,
+                config.seed,
+                progress=progress,
+            )
+            atomic_save({"model": config.model, "state_dict": model.state_dict()}, files.baseline)
+            phases["baseline"] = time.perf_counter() - start
+            atomic_save({"phases_s": phases}, files.state)
+        model.to(device)
+        baseline = _measure(model, splits, example, device)
+
+        policy = _PolicyPhase(config, model, splits, example, device)
+        if "policy" in saved:
+            policy.load_state_dict(saved["policy"])
+        clock = [time.perf_counter()]
+
+        def save_state() -> None:
+            now = time.perf_counter()
+            phases["policy"] = phases.get("policy", 0.0) + now - clock[0]
+            clock[0] = now
+            atomic_save({"policy": policy.state_dict(), "phases_s": phases}, files.state)
+
+        policy.run(save_state, tracker, progress)
+        policy.agent.save(files.root / "policy.pt")
+
+        start = time.perf_counter()
+        gates = policy.core.gates
+        keep = gates.split(policy.agent.final_mask())
+        pruned = prune(model.eval(), keep, example.to(device))
+        phases["prune"] = time.perf_counter() - start
+        start = time.perf_counter()
+        if config.finetune_epochs:
+            fit(
+                pruned,
+                splits,
+                config.finetune_epochs,
+                config.finetune_lr,
+                TRAIN_BATCH_SIZE,
+                config.weight_decay,
+                device,
+                config.seed,
+                progress=progress,
+            )
+        phases["finetune"] = time.perf_counter() - start
+        pruned.eval()
+        report = _report(
+            config,
+            command,
+            baseline,
+            _measure(pruned, splits, example, device),
+            keep,
+            gates,
+            policy.core.lam,
+            phases,
+            splits,
+        )
+        _write_outputs(files, report, pruned, policy)
+        tracker.summary({f"prune/{k}": v for k, v in report["pruned"].items()})
+        tracker.log_table(
+            "summary",
+            ["", "accuracy", "params", "macs", "latency_ms"],
+            [
+                [row, *(report[row][k] for k in ("accuracy", "params", "macs", "latency_ms"))]
+                for row in ("baseline", "pruned")
+            ],
+        )
+        tracker.log_artifact(
+            "pruned", "model", [files.root / "pruned.pt", files.root / "report.json"]
+        )
+        return report
+    finally:
+        tracker.finish()
+
+
+def _report(config, command, baseline, pruned, keep, gates, lam, phases, splits) -> dict:
+    return {
+        "model": config.model,
+        "dataset": config.dataset,
+        "agent": config.agent,
+        "lam": lam,
+        "lam_initial": config.lam,
+        "budget": None if config.budget is None else dict([config.budget]),
+        "seed": config.seed,
+        "command": command,
+        "baseline": baseline,
+        "pruned": pruned,
+        "compression": baseline["params"] / pruned["params"],
+        "kept": {g.name: [int(keep[g.name].sum()), g.size] for g in gates.groups},
+        "epochs": {
+            "baseline": None if config.checkpoint else config.baseline_epochs,
+            "policy": config.policy_epochs,
+            "finetune": config.finetune_epochs,
+        },
+        "batch_size": config.batch_size,
+        "test_images": len(splits.test_y),
+        "settings": config.to_dict(),
+        "phases_s": phases,
+        "hardware": hardware_info(),
+        "versions": versions(),
+    }
+
+
+def _write_outputs(files: RunFiles, report: dict, pruned: nn.Module, policy: _PolicyPhase) -> None:
+    root = files.root
+    atomic_save(pruned.cpu(), root / "pruned.pt")
+    plot_kept_channels({k: tuple(v) for k, v in report["kept"].items()}, root / "kept_channels.png")
+    history = policy.history
+    if history["step"]:
+        plot_keep_probabilities(
+            np.asarray(history["step"]),
+            np.asarray(history["group_keep"]),
+            [g.name for g in policy.core.gates.groups],
+            root / "keep_probabilities.png",
+        )
+    (root / "summary.md").write_text(summary_markdown(report))
+    write_json_atomic(root / "report.json", report)

@@ -1,0 +1,190 @@
+"""LeNet-5 on full MNIST: DECORE compression over several seeds, and budget mode.
+
+Needs the real MNIST idx files (default: ../shared/data/MNIST/raw beside the checkout, or
+--mnist-raw); they are copied into the torchvision layout under --data-root, nothing is
+downloaded. Each run appends one CSV row (numbers + hardware, versions, commit, command) to
+benchmarks/results/lenet_mnist.csv; the markdown table and the PNG plot are rendered from
+all rows of that CSV.
+
+    python benchmarks/lenet_mnist.py --seeds 0 1 2             # lambda runs
+    python benchmarks/lenet_mnist.py --seeds 0 --budgets 0.5 0.2 0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import shlex
+import shutil
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from agents.config import CompressConfig
+from agents.pipeline import compress
+from agents.report import hardware_info, versions
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+CSV_PATH = RESULTS / "lenet_mnist.csv"
+DEFAULT_RAW = HERE.parents[1] / "shared" / "data" / "MNIST" / "raw"
+
+LENET_MNIST = CompressConfig(
+    model="lenet5",
+    dataset="mnist",
+    baseline_epochs=10,
+    baseline_lr=0.05,
+    lam=10.0,
+    agent_lr=0.05,
+    init_weight=3.0,
+    policy_epochs=15,
+    finetune_epochs=5,
+    finetune_lr=0.02,
+    device="auto",
+)
+"""lambda 10 (break-even training accuracy 90.9%), agent lr 0.05 from w = 3 so agents decide
+within the 15 policy epochs; the rest follows the paper (batch 256, joint training, Adam)."""
+
+FIELDS = [
+    "name", "seed", "budget", "lam_final", "baseline_acc", "pruned_acc", "drop_points",
+    "params_before", "params_after", "compression", "macs_before", "macs_after",
+    "params_kept_frac", "policy_s", "total_s", "hardware", "versions", "command",
+]
+
+
+def prepare_mnist(raw: Path, root: Path) -> Path:
+    """Copy the gzipped idx files where torchvision's MNIST finds them (no download)."""
+    files = sorted(raw.glob("*-ubyte.gz"))
+    if len(files) < 4:
+        sys.exit(f"error: MNIST idx files not found in {raw}; pass --mnist-raw DIR")
+    target = root / "MNIST" / "raw"
+    target.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        if not (target / f.name).exists():
+            shutil.copy2(f, target / f.name)
+    return root
+
+
+def run_one(config: CompressConfig, name: str, runs_dir: Path, command: str) -> dict:
+    out = runs_dir / name
+    resume = (out / "config.json").exists()
+    start = time.perf_counter()
+    report = compress(None if resume else config, out, resume=resume, command=command)
+    base, pruned = report["baseline"], report["pruned"]
+    budget = config.target_params
+    return {
+        "name": name,
+        "seed": config.seed,
+        "budget": "" if budget is None else budget,
+        "lam_final": f"{report['lam']:.4g}",
+        "baseline_acc": f"{base['accuracy']:.4f}",
+        "pruned_acc": f"{pruned['accuracy']:.4f}",
+        "drop_points": f"{100 * (base['accuracy'] - pruned['accuracy']):.2f}",
+        "params_before": base["params"],
+        "params_after": pruned["params"],
+        "compression": f"{base['params'] / pruned['params']:.2f}",
+        "macs_before": base["macs"],
+        "macs_after": pruned["macs"],
+        "params_kept_frac": f"{pruned['params'] / base['params']:.4f}",
+        "policy_s": f"{report['phases_s'].get('policy', 0.0):.0f}",
+        "total_s": f"{time.perf_counter() - start:.0f}",
+        "hardware": hardware_info().get("cpu", ""),
+        "versions": f"torch {versions()['torch']}, commit {versions().get('git_commit')}",
+        "command": command,
+    }
+
+
+def append_row(row: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    new = not CSV_PATH.exists()
+    with CSV_PATH.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def render() -> None:
+    """Markdown table and plot from every row of the CSV."""
+    rows = list(csv.DictReader(CSV_PATH.open()))
+    lines = [
+        "# LeNet-5 / MNIST",
+        "",
+        "| run | seed | baseline top-1 | pruned top-1 | drop (pts) | params | compression |"
+        " MACs | kept params | final lambda | policy s | total s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {r['seed']} | {100 * float(r['baseline_acc']):.2f} | "
+            f"{100 * float(r['pruned_acc']):.2f} | {r['drop_points']} | "
+            f"{r['params_before']} -> {r['params_after']} | {r['compression']}x | "
+            f"{r['macs_before']} -> {r['macs_after']} | {r['params_kept_frac']} | "
+            f"{r['lam_final']} | {r['policy_s']} | {r['total_s']} |"
+        )
+    lam_rows = [r for r in rows if not r["budget"]]
+    if lam_rows:
+        comp = [float(r["compression"]) for r in lam_rows]
+        drop = [float(r["drop_points"]) for r in lam_rows]
+        spread = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
+        lines += [
+            "",
+            f"lambda runs ({len(lam_rows)} seeds): compression {statistics.mean(comp):.2f}x "
+            f"+/- {spread(comp):.2f}, accuracy drop {statistics.mean(drop):.2f} "
+            f"+/- {spread(drop):.2f} points (mean +/- sample std).",
+        ]
+    lines += ["", f"Hardware: {rows[-1]['hardware']}; {rows[-1]['versions']}.", ""]
+    (RESULTS / "lenet_mnist.md").write_text("\n".join(lines))
+    _plot(rows)
+
+
+def _plot(rows: list[dict]) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for r in rows:
+        marker = "o" if not r["budget"] else "s"
+        ax.scatter(float(r["compression"]), float(r["drop_points"]), marker=marker)
+        ax.annotate(r["name"], (float(r["compression"]), float(r["drop_points"])), fontsize=7)
+    ax.set_xlabel("params compression (x)")
+    ax.set_ylabel("top-1 drop vs baseline (points)")
+    ax.set_title("LeNet-5 / MNIST: DECORE runs (o lambda, s budget)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "lenet_mnist.png", dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--budgets", type=float, nargs="*", default=[],
+                        help="also run budget mode with these kept-params targets")
+    parser.add_argument("--mnist-raw", type=Path, default=DEFAULT_RAW)
+    parser.add_argument("--data-root", type=Path, default=HERE / ".data")
+    parser.add_argument("--runs", type=Path, default=HERE / ".runs")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    root = prepare_mnist(args.mnist_raw, args.data_root)
+    base = replace(LENET_MNIST, data_dir=str(root))
+    command = shlex.join([sys.executable, *sys.argv])
+    jobs = [(replace(base, seed=s), f"lam10-seed{s}") for s in args.seeds]
+    jobs += [
+        (replace(base, seed=s, target_params=b), f"budget{b}-seed{s}")
+        for b in args.budgets for s in args.seeds
+    ]
+    for config, name in jobs:
+        append_row(run_one(config, name, args.runs, command))
+        render()
+    print((RESULTS / "lenet_mnist.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

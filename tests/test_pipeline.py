@@ -1,0 +1,95 @@
+"""The compress pipeline end to end on the embedded data: outputs, bad input, kill and resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import pytest
+import torch
+
+from agents.config import CompressConfig, demo_config
+from agents.pipeline import RunError, compress
+
+TINY = demo_config(baseline_epochs=1, policy_epochs=2, finetune_epochs=1, lam=2.0)
+
+
+def test_a_tiny_run_writes_every_output(tmp_path):
+    report = compress(TINY, tmp_path / "run", progress=False, command="test")
+    files = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"report.json", "pruned.pt", "policy.pt", "summary.md", "config.json"} <= files
+    assert {"kept_channels.png", "keep_probabilities.png"} <= files
+    saved = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert saved["pruned"] == report["pruned"]
+    for key in ("model", "dataset", "agent", "lam", "seed", "command", "kept", "phases_s"):
+        assert key in saved
+    assert 0.0 <= saved["pruned"]["accuracy"] <= 1.0
+    assert saved["pruned"]["params"] <= saved["baseline"]["params"]
+    pruned = torch.load(tmp_path / "run" / "pruned.pt", weights_only=False)
+    kept_total = sum(k for k, _ in saved["kept"].values())
+    widths = sum(
+        m.out_channels if isinstance(m, torch.nn.Conv2d) else m.out_features
+        for m in pruned.modules()
+        if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)
+    )
+    assert widths == kept_total + 10  # the classifier keeps its 10 outputs
+
+
+def test_existing_run_folders_are_not_overwritten_and_resume_checks_settings(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(TINY.to_dict()))
+    with pytest.raises(RunError, match="already holds a run"):
+        compress(TINY, run, progress=False)
+    with pytest.raises(RunError, match="lam differ"):
+        compress(replace(TINY, lam=3.0), run, resume=True, progress=False)
+    with pytest.raises(RunError, match="not a run folder"):
+        compress(None, tmp_path / "missing", resume=True, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"lam": -1.0}, "lam must be a finite number > 0"),
+        ({"target_params": 1.5}, r"target fraction must be in \(0, 1\]"),
+        ({"policy_epochs": 0}, "policy_epochs must be > 0"),
+    ],
+)
+def test_bad_settings_are_refused(change, message):
+    with pytest.raises(ValueError, match=message):
+        CompressConfig(**change)
+
+
+def _final_mask(run) -> torch.Tensor:
+    state = torch.load(run / "policy.pt", weights_only=False)
+    return torch.sigmoid(state["weights"]) > 0.5
+
+
+def test_killed_run_resumes_to_the_uninterrupted_final_mask(tmp_path):
+    args = [
+        "--baseline-epochs", "1", "--policy-epochs", "4", "--finetune-epochs", "1",
+        "--lam", "2", "--no-progress",
+    ]
+    cli = [sys.executable, "-m", "agents.cli", "demo"]
+    subprocess.run([*cli, "--out", str(tmp_path / "whole"), *args], check=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*cli, "--out", str(killed), *args])
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        state = killed / "state.pt"
+        if state.exists() and "policy" in torch.load(state, weights_only=False):
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "report.json").exists()
+    subprocess.run([*cli, "--resume", str(killed), "--no-progress"], check=True)
+    assert torch.equal(_final_mask(killed), _final_mask(tmp_path / "whole"))
+    assert json.loads((killed / "report.json").read_text())["kept"] == json.loads(
+        (tmp_path / "whole" / "report.json").read_text()
+    )["kept"]
