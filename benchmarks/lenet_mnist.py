@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import shlex
 import shutil
 import statistics
@@ -50,22 +51,43 @@ LENET_MNIST = CompressConfig(
 within the 15 policy epochs; the rest follows the paper (batch 256, joint training, Adam)."""
 
 FIELDS = [
-    "name", "seed", "budget", "lam_final", "baseline_acc", "pruned_acc", "drop_points",
-    "params_before", "params_after", "compression", "macs_before", "macs_after",
-    "params_kept_frac", "policy_s", "total_s", "hardware", "versions", "command",
+    "name",
+    "seed",
+    "budget",
+    "lam_final",
+    "baseline_acc",
+    "pruned_acc",
+    "drop_points",
+    "params_before",
+    "params_after",
+    "compression",
+    "macs_before",
+    "macs_after",
+    "params_kept_frac",
+    "policy_s",
+    "total_s",
+    "hardware",
+    "versions",
+    "command",
 ]
 
 
 def prepare_mnist(raw: Path, root: Path) -> Path:
-    """Copy the gzipped idx files where torchvision's MNIST finds them (no download)."""
+    """Gunzip the idx files where torchvision's MNIST finds them (no download).
+
+    Unpacked, because a recompressed .gz fails torchvision's checksum and it would try to
+    download instead.
+    """
     files = sorted(raw.glob("*-ubyte.gz"))
     if len(files) < 4:
         sys.exit(f"error: MNIST idx files not found in {raw}; pass --mnist-raw DIR")
     target = root / "MNIST" / "raw"
     target.mkdir(parents=True, exist_ok=True)
     for f in files:
-        if not (target / f.name).exists():
-            shutil.copy2(f, target / f.name)
+        unpacked = target / f.name.removesuffix(".gz")
+        if not unpacked.exists():
+            with gzip.open(f) as src, unpacked.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
     return root
 
 
@@ -130,16 +152,19 @@ def render() -> None:
     if lam_rows:
         comp = [float(r["compression"]) for r in lam_rows]
         drop = [float(r["drop_points"]) for r in lam_rows]
-        spread = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
         lines += [
             "",
             f"lambda runs ({len(lam_rows)} seeds): compression {statistics.mean(comp):.2f}x "
-            f"+/- {spread(comp):.2f}, accuracy drop {statistics.mean(drop):.2f} "
-            f"+/- {spread(drop):.2f} points (mean +/- sample std).",
+            f"+/- {_spread(comp):.2f}, accuracy drop {statistics.mean(drop):.2f} "
+            f"+/- {_spread(drop):.2f} points (mean +/- sample std).",
         ]
     lines += ["", f"Hardware: {rows[-1]['hardware']}; {rows[-1]['versions']}.", ""]
     (RESULTS / "lenet_mnist.md").write_text("\n".join(lines))
     _plot(rows)
+
+
+def _spread(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def _plot(rows: list[dict]) -> None:
@@ -164,8 +189,13 @@ def _plot(rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--budgets", type=float, nargs="*", default=[],
-                        help="also run budget mode with these kept-params targets")
+    parser.add_argument(
+        "--budgets",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also run budget mode with these kept-params targets",
+    )
     parser.add_argument("--mnist-raw", type=Path, default=DEFAULT_RAW)
     parser.add_argument("--data-root", type=Path, default=HERE / ".data")
     parser.add_argument("--runs", type=Path, default=HERE / ".runs")
@@ -178,7 +208,8 @@ def main() -> None:
     jobs = [(replace(base, seed=s), f"lam10-seed{s}") for s in args.seeds]
     jobs += [
         (replace(base, seed=s, target_params=b), f"budget{b}-seed{s}")
-        for b in args.budgets for s in args.seeds
+        for b in args.budgets
+        for s in args.seeds
     ]
     for config, name in jobs:
         append_row(run_one(config, name, args.runs, command))
