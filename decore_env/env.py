@@ -66,8 +66,8 @@ class DecoreCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
     The paper's reward: for image b and group i, R(b, i) = (channels dropped in group i) x
     (+1 if b is classified correctly, else -lam). The step's reward is R summed over groups and
     averaged over the batch's images. Dropping pays only while the accuracy exceeds
-    lam / (1 + lam). A mask that drops a whole group is scored like any other (the network then
-    predicts from biases alone, and the reward shows it).
+    lam / (1 + lam). A mask that drops a whole group is scored like any other: nothing flows
+    through that group any more, and the accuracy and the reward show it.
 
     ## Starting State
 
@@ -103,13 +103,20 @@ class DecoreCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
     - ``augment``: the data set's on-device training augmentation (random crops, flips).
     - ``render_mode``: ``"ansi"`` renders a kept / total table per group of the last mask.
 
+    ``DecoreCompressLeNet-v0`` is this env with LeNet-5 on the embedded MNIST subset, on the
+    CPU, ``lam=20``, and weights trained on first use and cached
+    (:mod:`decore_env.lenet_env`); every argument can be overridden.
+
     ## Vectorized environment
 
     ``gym.make_vec("DecoreCompress-v0", num_envs=N, vectorization_mode="vector_entry_point")``
     gives :class:`~decore_env.vector.DecoreCompressVectorEnv`: N masks scored in one batched
     forward pass, each on its own ``samples_per_env`` images of a shared batch (the paper's
-    per-sample masks). With ``train_network`` its sub-envs share one network and the BatchNorm
-    batch statistics of the joint batch.
+    per-sample masks), no Python loop over the sub-envs. Sub-envs reset and truncate together
+    (``AutoresetMode.NEXT_STEP``); ``tensors=True`` returns torch tensors on the device. With a
+    frozen network a sub-env's rewards equal a single env's for the same mask and images; with
+    ``train_network`` its sub-envs share one network, one SGD step and the BatchNorm batch
+    statistics of the joint batch.
 
     ## Version History
 

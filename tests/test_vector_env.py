@@ -129,3 +129,13 @@ def test_joint_training_updates_the_one_shared_network():
     env.step(random_masks(4))
     after = list(env.core.model.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_tensors_stay_on_the_gpu():
+    env = make_vec(8, tensors=True, device="cuda")
+    obs, _ = env.reset(seed=0)
+    out = env.step(torch.ones(8, N_AGENTS, dtype=torch.bool, device="cuda"))
+    assert all(x.device.type == "cuda" for x in (obs, *out[:4], *out[4].values()))
+    assert bool(((obs >= 0) & (obs <= 1)).all())
