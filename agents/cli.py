@@ -139,34 +139,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _device(name: str) -> Any:
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise UsageError(f"--device {name!r} is not a device: use auto, cpu or cuda") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {name}: CUDA is not available here; use --device cpu")
-    return device
-
-
 def train_command(cfg: TrainConfig) -> int:
     """Train ``cfg.model`` on ``cfg.dataset``, save ``OUT/baseline.pt``, print the accuracy."""
     import torch
 
-    from agents.report import atomic_write, hardware_info, versions
+    from agents.report import hardware_info, versions
     from decore_env import models
     from decore_env.data import DATASET_NAMES, DatasetError, load_dataset
+    from decore_env.files import atomic_save, resolve_device
     from decore_env.training import fit
 
     if cfg.model not in models.MODEL_NAMES:
         raise UsageError(
             f"unknown model {cfg.model!r}; valid names: {', '.join(models.MODEL_NAMES)}"
         )
-    device = _device(cfg.device)
+    try:
+        device = resolve_device(cfg.device)
+    except ValueError as exc:
+        raise UsageError(f"--device: {exc}") from exc
     try:
         splits = load_dataset(cfg.dataset, root=cfg.data_dir)
     except DatasetError as exc:
@@ -217,7 +207,7 @@ def train_command(cfg: TrainConfig) -> int:
         "hardware": hardware_info(),
         "versions": versions(),
     }
-    atomic_write(path, lambda f: torch.save(checkpoint, f))
+    atomic_save(checkpoint, path)
     print(f"test accuracy: {accuracy:.4f} (saved to {path})")
     return 0
 
@@ -227,9 +217,7 @@ def compress_command(
 ) -> int:
     """`decore compress` / `decore demo`: run or resume the pipeline, print the summary."""
     from agents.config import CompressConfig, demo_config
-    from agents.pipeline import RunError, compress, saved_config
-    from decore_env.data import DatasetError
-    from decore_env.gates import UnsupportedLayerError
+    from agents.pipeline import compress, saved_config
 
     command = shlex.join(["decore", *sys.argv[1:]])
     try:
@@ -255,7 +243,7 @@ def compress_command(
     except KeyboardInterrupt:
         print(f"\ninterrupted; continue with: decore compress --resume {folder}", file=sys.stderr)
         return INTERRUPTED
-    except (RunError, DatasetError, UnsupportedLayerError, ValueError) as exc:
+    except ValueError as exc:  # user errors: RunError, DatasetError, CheckpointError, ...
         raise UsageError(str(exc)) from exc
     print((folder / "summary.md").read_text())
     print(f"compression {report['compression']:.1f}x; run folder: {folder}")

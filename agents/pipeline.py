@@ -22,13 +22,14 @@ from tqdm import tqdm
 
 from agents.config import CompressConfig
 from agents.plots import plot_keep_probabilities, plot_kept_channels
-from agents.reinforce import DecoreAgent, ReinforceConfig, StepStats, atomic_save
+from agents.reinforce import DecoreAgent, ReinforceConfig, StepStats
 from agents.report import hardware_info, summary_markdown, versions, write_json_atomic
 from agents.tracking import Tracker, open_tracker
 from decore_env import models
 from decore_env.budget import LambdaController
 from decore_env.core import CompressionCore
 from decore_env.data import DataSplits, TensorLoader, default_augment, load_dataset
+from decore_env.files import atomic_save, load_weights, resolve_device
 from decore_env.gates import ChannelGates
 from decore_env.metrics import count, latency_ms
 from decore_env.surgery import prune
@@ -58,16 +59,6 @@ class RunFiles:
         self.config = self.root / "config.json"
         self.state = self.root / "state.pt"
         self.baseline = self.root / "baseline.pt"
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RunError(
-            "device 'cuda' was asked for but no CUDA device is available; use --device cpu"
-        )
-    return torch.device(name)
 
 
 def saved_config(out: Path) -> CompressConfig:
@@ -101,20 +92,6 @@ def open_run(
     files.root.mkdir(parents=True, exist_ok=True)
     write_json_atomic(files.config, config.to_dict())
     return config, files
-
-
-def _load_checkpoint(model: nn.Module, path: str | Path) -> None:
-    """Load baseline weights saved by `decore train` (a dict with "state_dict") or a bare
-    state dict."""
-    path = Path(path)
-    if not path.is_file():
-        raise RunError(f"checkpoint {path} does not exist; train one with `decore train`")
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    state = saved.get("state_dict", saved) if isinstance(saved, dict) else saved
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, AttributeError) as exc:
-        raise RunError(f"checkpoint {path} does not fit this model: {exc}") from exc
 
 
 def _measure(model: nn.Module, splits: DataSplits, example: Tensor, device: torch.device) -> dict:
@@ -280,9 +257,9 @@ def compress(
         model = models.create(config.model, splits.num_classes)
         start = time.perf_counter()
         if config.checkpoint is not None:
-            _load_checkpoint(model, config.checkpoint)
+            load_weights(model, config.checkpoint)
         elif files.baseline.is_file():
-            _load_checkpoint(model, files.baseline)
+            load_weights(model, files.baseline)
         else:
             fit(
                 model,

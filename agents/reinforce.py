@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from agents.report import atomic_write
 from decore_env.core import CompressionCore, Scored
+from decore_env.files import atomic_save
 
 PAPER_LR = 0.01
 """Adam learning rate of the agents (paper)."""
@@ -239,8 +239,3 @@ class DecoreAgent:
         agent = cls(env, ReinforceConfig(**state["config"]), seed=seed)
         agent.load_state_dict(state)
         return agent
-
-
-def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """torch.save to a temp file in the target folder, then rename: never a half-written file."""
-    atomic_write(path, lambda f: torch.save(obj, f))

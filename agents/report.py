@@ -11,11 +11,12 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from decore_env.files import atomic_write
 
 # Distribution name on the package index -> key in ``versions()``.
 _DISTRIBUTIONS = {
@@ -27,31 +28,6 @@ _DISTRIBUTIONS = {
     "stable-baselines3": "stable_baselines3",
     "decore-env": "decore_env",
 }
-# mkstemp creates owner-only files; run outputs are meant to be read by others too.
-_FILE_MODE = 0o644
-
-
-def atomic_write(path: str | os.PathLike, write_fn: Callable[[IO[bytes]], Any]) -> Path:
-    """Call ``write_fn`` on a temp file beside ``path``, then rename it over ``path``.
-
-    The rename is atomic on one file system, so readers (and a resumed run) see either the
-    old file or the complete new one, never a partial write; on any error the temp file is
-    removed and the error re-raised.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write_fn(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _jsonable(obj: Any) -> Any:

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from decore_env.data import DataSplits, load_dataset
+from decore_env.files import atomic_save
 
 LENET_LAM = 20.0
 """Default lam of the LeNet env (our choice): below the break-even lam = a / (1 - a) = 49 of a
@@ -68,16 +66,7 @@ def lenet_checkpoint() -> Path:
         TRAIN_SEED,
         progress=False,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(model.state_dict(), f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_save(model.state_dict(), path)
 
 
 def _lenet_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:

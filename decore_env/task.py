@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from decore_env import models
 from decore_env.core import CompressionCore
 from decore_env.data import DataSplits, TensorLoader, default_augment, load_dataset
+from decore_env.files import load_weights, resolve_device
 from decore_env.gates import ChannelGates, Group
 from decore_env.observation import KEEP_DECAY, ObservationBuilder, ObservationLayout
 from decore_env.rewards import check_lam
@@ -32,34 +33,6 @@ DEFAULT_BATCH = 256
 ModelArg = str | nn.Module
 DatasetArg = str | Path | DataSplits
 CheckpointArg = str | Path | Mapping | None
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None``: CUDA when available, else the CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def load_weights(model: nn.Module, checkpoint: str | Path | Mapping) -> None:
-    """Load a state dict, a file saved with ``torch.save`` of one, or of ``{"model": ...}``."""
-    if isinstance(checkpoint, Mapping):
-        state = checkpoint
-    else:
-        path = Path(checkpoint)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"checkpoint {path} not found; pass the path of a state_dict saved with torch.save"
-            )
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("model", "state_dict"):
-        if isinstance(state.get(key), Mapping):
-            state = state[key]
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        detail = str(exc).strip().splitlines()[0]
-        raise ValueError(f"checkpoint {checkpoint!s:.80} does not fit the model: {detail}") from exc
 
 
 def build_core(

@@ -209,7 +209,7 @@ def test_checkpoint_that_does_not_fit_or_does_not_exist(tmp_path):
     torch.save({"weight": torch.zeros(1)}, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match="does not fit the model"):
         make(checkpoint=tmp_path / "bad.pt")
-    with pytest.raises(FileNotFoundError, match="missing.pt not found"):
+    with pytest.raises(ValueError, match="missing.pt not found"):
         make(checkpoint=tmp_path / "missing.pt")
 
 

@@ -70,8 +70,15 @@ def _final_mask(run) -> torch.Tensor:
 
 def test_killed_run_resumes_to_the_uninterrupted_final_mask(tmp_path):
     args = [
-        "--baseline-epochs", "1", "--policy-epochs", "4", "--finetune-epochs", "1",
-        "--lam", "2", "--no-progress",
+        "--baseline-epochs",
+        "1",
+        "--policy-epochs",
+        "4",
+        "--finetune-epochs",
+        "1",
+        "--lam",
+        "2",
+        "--no-progress",
     ]
     cli = [sys.executable, "-m", "agents.cli", "demo"]
     subprocess.run([*cli, "--out", str(tmp_path / "whole"), *args], check=True)
@@ -90,6 +97,7 @@ def test_killed_run_resumes_to_the_uninterrupted_final_mask(tmp_path):
     assert not (killed / "report.json").exists()
     subprocess.run([*cli, "--resume", str(killed), "--no-progress"], check=True)
     assert torch.equal(_final_mask(killed), _final_mask(tmp_path / "whole"))
-    assert json.loads((killed / "report.json").read_text())["kept"] == json.loads(
-        (tmp_path / "whole" / "report.json").read_text()
-    )["kept"]
+    assert (
+        json.loads((killed / "report.json").read_text())["kept"]
+        == json.loads((tmp_path / "whole" / "report.json").read_text())["kept"]
+    )
