@@ -2,9 +2,12 @@
 
 import math
 
+import gymnasium as gym
+import numpy as np
 import pytest
 
-from decore_env.budget import LAM_RANGE, LambdaController
+import decore_env  # noqa: F401  (registers the envs)
+from decore_env.budget import LAM_RANGE, BudgetWrapper, LambdaController, VectorBudgetWrapper
 
 
 def test_keeping_too_much_lowers_lambda_and_too_little_raises_it():
@@ -42,3 +45,24 @@ def test_targets_outside_the_unit_interval_are_refused(target):
 def test_lambda_must_be_finite_and_positive(lam):
     with pytest.raises(ValueError, match="lam must be a finite number > 0"):
         LambdaController(target=0.5, lam=lam)
+
+
+def test_budget_wrappers_steer_the_env_lambda_from_the_masks_played():
+    env = BudgetWrapper(gym.make("DecoreCompressLeNet-v0", batch_size=32), target=0.5)
+    env.reset(seed=0)
+    start = env.unwrapped.lam
+    env.step(np.ones(env.action_space.shape, dtype=np.int8))  # keeps 100% > 50%
+    assert env.unwrapped.lam < start
+    lowered = env.unwrapped.lam
+    env.step(np.zeros(env.action_space.shape, dtype=np.int8))  # keeps almost nothing
+    assert env.unwrapped.lam > lowered
+
+    venv = VectorBudgetWrapper(
+        gym.make_vec("DecoreCompressLeNet-v0", num_envs=4, vectorization_mode="vector_entry_point"),
+        target=0.2,
+        resource="macs",
+    )
+    venv.reset(seed=0)
+    start = venv.unwrapped.lam
+    venv.step(np.ones(venv.action_space.shape, dtype=np.int8))
+    assert venv.unwrapped.lam < start
