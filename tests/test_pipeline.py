@@ -17,8 +17,10 @@ from agents.pipeline import RunError, compress
 TINY = demo_config(baseline_epochs=1, policy_epochs=2, finetune_epochs=1, lam=2.0)
 
 
-def test_a_tiny_run_writes_every_output(tmp_path):
-    report = compress(TINY, tmp_path / "run", progress=False, command="test")
+def test_a_tiny_run_writes_every_output_and_an_offline_wandb_run(tmp_path, offline_wandb):
+    report = compress(TINY, tmp_path / "run", wandb=True, progress=False, command="test")
+    (wandb_run,) = (tmp_path / "run" / "wandb").glob("offline-run-*")
+    assert list(wandb_run.glob("*.wandb"))
     files = {p.name for p in (tmp_path / "run").iterdir()}
     assert {"report.json", "pruned.pt", "policy.pt", "summary.md", "config.json"} <= files
     assert {"kept_channels.png", "keep_probabilities.png"} <= files

@@ -26,13 +26,8 @@ def test_import_does_not_import_wandb():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-def test_wandb_offline_run(tmp_path, monkeypatch):
+def test_wandb_offline_run(tmp_path, offline_wandb):
     # One test for everything: each wandb.init starts a service process (seconds).
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    for var in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
-        monkeypatch.setenv(var, str(tmp_path / "home" / var.lower()))
-    monkeypatch.setenv("WANDB_SILENT", "true")
     run_dir = tmp_path / "run"
     tracker = open_tracker(True, "decore-test", {"lam": 4.0, "seed": 0}, run_dir, name="t")
     assert isinstance(tracker, WandbTracker)
