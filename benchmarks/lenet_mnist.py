@@ -39,16 +39,19 @@ LENET_MNIST = CompressConfig(
     dataset="mnist",
     baseline_epochs=10,
     baseline_lr=0.05,
-    lam=10.0,
-    agent_lr=0.05,
+    lam=4.0,
+    agent_lr=0.1,
     init_weight=3.0,
     policy_epochs=15,
     finetune_epochs=5,
     finetune_lr=0.02,
     device="auto",
 )
-"""lambda 10 (break-even training accuracy 90.9%), agent lr 0.05 from w = 3 so agents decide
-within the 15 policy epochs; the rest follows the paper (batch 256, joint training, Adam)."""
+"""lambda 4 (dropping pays above 80% training accuracy), agent lr 0.1 from w = 3 so agents
+decide within the 15 policy epochs (by then the keep probabilities have saturated: 25 epochs
+gave the same mask); the rest follows the paper (batch 256, per-sample masks, joint
+training, Adam). Measured on seed 0 with one shared baseline: lambda 10 / lr 0.05 gave 8.1x,
+lambda 6 / lr 0.1 gave 10.0x, lambda 4 / lr 0.1 gave 12.5x, each at -0.3 to -0.4 points."""
 
 FIELDS = [
     "name",
@@ -205,7 +208,7 @@ def main() -> None:
     root = prepare_mnist(args.mnist_raw, args.data_root)
     base = replace(LENET_MNIST, data_dir=str(root))
     command = shlex.join([sys.executable, *sys.argv])
-    jobs = [(replace(base, seed=s), f"lam10-seed{s}") for s in args.seeds]
+    jobs = [(replace(base, seed=s), f"lam{base.lam:g}-seed{s}") for s in args.seeds]
     jobs += [
         (replace(base, seed=s, target_params=b), f"budget{b}-seed{s}")
         for b in args.budgets
