@@ -7,7 +7,7 @@ benchmarks/results/lenet_mnist.csv; the markdown table and the PNG plot are rend
 all rows of that CSV.
 
     python benchmarks/lenet_mnist.py --seeds 0 1 2             # lambda runs
-    python benchmarks/lenet_mnist.py --seeds 0 --budgets 0.5 0.2 0.1
+    python benchmarks/lenet_mnist.py --seeds 0 --budgets 0.5 0.2 0.1  # budget runs only
 """
 
 from __future__ import annotations
@@ -208,12 +208,14 @@ def main() -> None:
     root = prepare_mnist(args.mnist_raw, args.data_root)
     base = replace(LENET_MNIST, data_dir=str(root))
     command = shlex.join([sys.executable, *sys.argv])
-    jobs = [(replace(base, seed=s), f"lam{base.lam:g}-seed{s}") for s in args.seeds]
-    jobs += [
-        (replace(base, seed=s, target_params=b), f"budget{b}-seed{s}")
-        for b in args.budgets
-        for s in args.seeds
-    ]
+    if args.budgets:
+        jobs = [
+            (replace(base, seed=s, target_params=b), f"budget{b}-seed{s}")
+            for b in args.budgets
+            for s in args.seeds
+        ]
+    else:
+        jobs = [(replace(base, seed=s), f"lam{base.lam:g}-seed{s}") for s in args.seeds]
     for config, name in jobs:
         append_row(run_one(config, name, args.runs, command))
         render()
