@@ -197,7 +197,7 @@ def main() -> None:
         type=float,
         nargs="*",
         default=[],
-        help="also run budget mode with these kept-params targets",
+        help="run budget mode with these kept-params targets instead of lambda runs",
     )
     parser.add_argument("--mnist-raw", type=Path, default=DEFAULT_RAW)
     parser.add_argument("--data-root", type=Path, default=HERE / ".data")
