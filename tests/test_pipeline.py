@@ -70,36 +70,43 @@ def _final_mask(run) -> torch.Tensor:
     return torch.sigmoid(state["weights"]) > 0.5
 
 
-def test_killed_run_resumes_to_the_uninterrupted_final_mask(tmp_path):
-    args = [
-        "--baseline-epochs",
-        "1",
-        "--policy-epochs",
-        "4",
-        "--finetune-epochs",
-        "1",
-        "--lam",
-        "2",
-        "--no-progress",
-    ]
-    cli = [sys.executable, "-m", "agents.cli", "demo"]
-    subprocess.run([*cli, "--out", str(tmp_path / "whole"), *args], check=True)
+RESUME_ARGS = [
+    "--baseline-epochs", "1", "--policy-epochs", "4", "--finetune-epochs", "1",
+    "--lam", "2", "--no-progress",
+]  # fmt: skip
+DEMO = [sys.executable, "-m", "agents.cli", "demo"]
 
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen([*cli, "--out", str(killed), *args])
+
+@pytest.fixture(scope="module")
+def uninterrupted_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole") / "run"
+    subprocess.run([*DEMO, "--out", str(out), *RESUME_ARGS], check=True)
+    return out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_stopped_run_resumes_to_the_uninterrupted_final_mask(tmp_path, uninterrupted_run, sig):
+    stopped = tmp_path / "stopped"
+    proc = subprocess.Popen(
+        [*DEMO, "--out", str(stopped), *RESUME_ARGS], stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        state = killed / "state.pt"
+        state = stopped / "state.pt"
         if state.exists() and "policy" in torch.load(state, weights_only=False):
             break
         time.sleep(0.2)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (killed / "report.json").exists()
-    subprocess.run([*cli, "--resume", str(killed), "--no-progress"], check=True)
-    assert torch.equal(_final_mask(killed), _final_mask(tmp_path / "whole"))
+    assert proc.poll() is None, "the run ended before it could be stopped"
+    os.kill(proc.pid, sig)
+    _, stderr = proc.communicate(timeout=120)
+    if sig == signal.SIGINT:  # Ctrl-C: a clean stop that says how to go on
+        assert proc.returncode == 130
+        assert f"decore compress --resume {stopped}" in stderr
+        assert "Traceback" not in stderr
+    assert not (stopped / "report.json").exists()
+    subprocess.run([*DEMO[:-1], "compress", "--resume", str(stopped), "--no-progress"], check=True)
+    assert torch.equal(_final_mask(stopped), _final_mask(uninterrupted_run))
     assert (
-        json.loads((killed / "report.json").read_text())["kept"]
-        == json.loads((tmp_path / "whole" / "report.json").read_text())["kept"]
+        json.loads((stopped / "report.json").read_text())["kept"]
+        == json.loads((uninterrupted_run / "report.json").read_text())["kept"]
     )
