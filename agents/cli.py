@@ -162,17 +162,10 @@ def train_command(cfg: TrainConfig) -> int:
     except DatasetError as exc:
         raise UsageError(str(exc)) from exc
     torch.manual_seed(cfg.seed)
-    model = models.create(cfg.model, splits.num_classes)
     try:
-        with torch.no_grad():
-            model.eval()(torch.zeros(2, *splits.input_shape))
-    except RuntimeError as exc:
-        shape = "x".join(map(str, splits.input_shape))
-        expected = "x".join(map(str, models.input_shape(cfg.model)))
-        raise UsageError(
-            f"model {cfg.model} (made for {expected} inputs) cannot take {splits.name}'s "
-            f"{shape} images; pick a model for this data set"
-        ) from exc
+        model = models.for_data(cfg.model, splits.num_classes, splits.input_shape)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     out = Path(cfg.out) if cfg.out else Path("runs") / f"{cfg.model}-{splits.name}"
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")

@@ -69,10 +69,11 @@ def saved_config(out: Path) -> CompressConfig:
     return CompressConfig.from_dict(json.loads(path.read_text()))
 
 
-def open_run(
+def check_run(
     config: CompressConfig | None, out: Path, resume: bool
 ) -> tuple[CompressConfig, RunFiles]:
-    """Create a new run folder or check that ``out`` is the run being resumed."""
+    """The settings of the run in ``out``: the saved ones when resuming (``config``, if given,
+    must match them), else ``config`` for a folder that holds no run yet. Writes nothing."""
     files = RunFiles(Path(out))
     if resume:
         saved = saved_config(files.root)
@@ -89,8 +90,6 @@ def open_run(
         raise RunError(
             f"{out} already holds a run; continue it with --resume {out} or choose another --out"
         )
-    files.root.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(files.config, config.to_dict())
     return config, files
 
 
@@ -245,22 +244,24 @@ def compress(
     command: str = "",
 ) -> dict[str, Any]:
     """Run (or resume) the whole pipeline in ``out``; returns the report that it writes."""
-    config, files = open_run(config, Path(out), resume)
+    config, files = check_run(config, Path(out), resume)
     device = resolve_device(config.device)
-    saved = torch.load(files.state, weights_only=False) if files.state.is_file() else {}
-    phases: dict[str, float] = saved.get("phases_s", {})
     splits = load_dataset(config.dataset, root=config.data_dir)
     example = torch.zeros(1, *splits.input_shape)
+    torch.manual_seed(config.seed)  # the initial weights of a baseline trained here
+    model = models.for_data(config.model, splits.num_classes, splits.input_shape)
+    if config.checkpoint is not None:
+        load_weights(model, config.checkpoint)
+    if not resume:  # every setting checked: only now does the run folder appear
+        write_json_atomic(files.config, config.to_dict())
+    saved = torch.load(files.state, weights_only=False) if files.state.is_file() else {}
+    phases: dict[str, float] = saved.get("phases_s", {})
     tracker = open_tracker(wandb, WANDB_PROJECT, config.to_dict(), files.root)
     try:
-        torch.manual_seed(config.seed)  # the initial weights of a baseline trained here
-        model = models.create(config.model, splits.num_classes)
         start = time.perf_counter()
-        if config.checkpoint is not None:
-            load_weights(model, config.checkpoint)
-        elif files.baseline.is_file():
+        if config.checkpoint is None and files.baseline.is_file():
             load_weights(model, files.baseline)
-        else:
+        elif config.checkpoint is None:
             fit(
                 model,
                 splits,

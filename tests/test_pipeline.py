@@ -55,6 +55,21 @@ def test_existing_run_folders_are_not_overwritten_and_resume_checks_settings(tmp
 @pytest.mark.parametrize(
     ("change", "message"),
     [
+        ({"model": "nope"}, "unknown model 'nope'; valid names: lenet5"),
+        ({"model": "vgg16"}, "cannot take 1x28x28 images"),
+        ({"checkpoint": "/nonexistent/baseline.pt"}, "checkpoint /nonexistent/baseline.pt not"),
+        ({"dataset": "/nonexistent/images"}, "data folder /nonexistent/images not found"),
+    ],
+)
+def test_a_run_refused_for_its_settings_leaves_no_folder(tmp_path, change, message):
+    with pytest.raises(ValueError, match=message):
+        compress(replace(TINY, **change), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
         ({"lam": -1.0}, "lam must be a finite number > 0"),
         ({"target_params": 1.5}, r"target fraction must be in \(0, 1\]"),
         ({"policy_epochs": 0}, "policy_epochs must be > 0"),

@@ -65,4 +65,25 @@ def input_shape(name: str) -> tuple[int, int, int]:
     return _entry(name)[1]
 
 
-__all__ = ["MODEL_NAMES", "create", "input_shape"]
+def for_data(name: str, num_classes: int, shape: tuple[int, int, int]) -> nn.Module:
+    """``create(name, num_classes)``, checked to run on (C, H, W) = ``shape`` images.
+
+    Raises ``ValueError`` naming the model and the image size when it cannot (VGG16 on 1x28x28
+    digits, say), before any training starts.
+    """
+    import torch
+
+    model = create(name, num_classes)
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(2, *shape))
+    except RuntimeError as exc:
+        expected = "x".join(map(str, input_shape(name)))
+        raise ValueError(
+            f"model {name} (made for {expected} inputs) cannot take "
+            f"{'x'.join(map(str, shape))} images; pick a model for this data set"
+        ) from exc
+    return model.train()
+
+
+__all__ = ["MODEL_NAMES", "create", "for_data", "input_shape"]
