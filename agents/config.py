@@ -6,6 +6,7 @@ joint training); :func:`demo_config` holds the documented settings of the small 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -70,6 +71,11 @@ class CompressConfig:
         for name in ("baseline_lr", "agent_lr", "joint_lr", "finetune_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("weight_decay", "entropy_coef"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not math.isfinite(self.init_weight):
+            raise ValueError(f"init_weight must be a finite number, got {self.init_weight}")
 
     @property
     def budget(self) -> tuple[str, float] | None:

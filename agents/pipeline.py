@@ -127,7 +127,7 @@ class _PolicyPhase:
         device: torch.device,
     ) -> None:
         self.config = config
-        gates = ChannelGates(model, example.to(device))
+        gates = ChannelGates(model, example)
         loader = TensorLoader(
             splits.train_x,
             splits.train_y,
@@ -179,16 +179,17 @@ class _PolicyPhase:
         self.core.lam = state["lam"]
         self.history = state["history"]
 
-    def _expected_kept(self, resource: str) -> float:
-        """Kept fraction of ``resource`` under the current keep probabilities."""
-        params, macs = self.core.gates.cost(self.agent.keep_probabilities())
+    def _kept(self, resource: str) -> float:
+        """Kept fraction of ``resource`` in the network the policy would prune to now (the
+        p > 0.5 mask): the budget steers what is finally removed."""
+        params, macs = self.core.gates.cost(self.agent.final_mask())
         value = params if resource == "params" else macs
         return value.item() / self.full_cost[resource]
 
     def on_step(self, stats: StepStats, tracker: Tracker, bar: tqdm) -> None:
         if self.controller is not None:
             resource = self.config.budget[0]
-            self.core.lam = self.controller.update(self._expected_kept(resource))
+            self.core.lam = self.controller.update(self._kept(resource))
         bar.update()
         if stats.step % LOG_EVERY:
             return
@@ -247,14 +248,18 @@ def compress(
     config, files = check_run(config, Path(out), resume)
     device = resolve_device(config.device)
     splits = load_dataset(config.dataset, root=config.data_dir)
-    example = torch.zeros(1, *splits.input_shape)
+    example = torch.zeros(1, *splits.input_shape, device=device)
     torch.manual_seed(config.seed)  # the initial weights of a baseline trained here
-    model = models.for_data(config.model, splits.num_classes, splits.input_shape)
+    model = models.for_data(config.model, splits.num_classes, splits.input_shape).to(device)
     if config.checkpoint is not None:
         load_weights(model, config.checkpoint)
     if not resume:  # every setting checked: only now does the run folder appear
         write_json_atomic(files.config, config.to_dict())
-    saved = torch.load(files.state, weights_only=False) if files.state.is_file() else {}
+    saved = (
+        torch.load(files.state, map_location=device, weights_only=False)
+        if files.state.is_file()
+        else {}
+    )
     phases: dict[str, float] = saved.get("phases_s", {})
     tracker = open_tracker(wandb, WANDB_PROJECT, config.to_dict(), files.root)
     try:
@@ -296,7 +301,7 @@ def compress(
         start = time.perf_counter()
         gates = policy.core.gates
         keep = gates.split(policy.agent.final_mask())
-        pruned = prune(model.eval(), keep, example.to(device))
+        pruned = prune(model.eval(), keep, example)
         phases["prune"] = time.perf_counter() - start
         start = time.perf_counter()
         if config.finetune_epochs:
@@ -318,8 +323,7 @@ def compress(
             command,
             baseline,
             _measure(pruned, splits, example, device),
-            keep,
-            gates,
+            kept_channels(pruned, gates.groups),
             policy.core.lam,
             phases,
             splits,
@@ -342,7 +346,20 @@ def compress(
         tracker.finish()
 
 
-def _report(config, command, baseline, pruned, keep, gates, lam, phases, splits) -> dict:
+def kept_channels(pruned: nn.Module, groups: list) -> dict[str, list[int]]:
+    """[kept, total] per group, read off the pruned network (so a group that surgery saved
+    from being emptied shows the channel it kept)."""
+    modules = dict(pruned.named_modules())
+    widths = {
+        g.name: modules[g.name].out_features
+        if isinstance(modules[g.name], nn.Linear)
+        else modules[g.name].out_channels
+        for g in groups
+    }
+    return {g.name: [widths[g.name], g.size] for g in groups}
+
+
+def _report(config, command, baseline, pruned, kept, lam, phases, splits) -> dict:
     return {
         "model": config.model,
         "dataset": config.dataset,
@@ -355,7 +372,8 @@ def _report(config, command, baseline, pruned, keep, gates, lam, phases, splits)
         "baseline": baseline,
         "pruned": pruned,
         "compression": baseline["params"] / pruned["params"],
-        "kept": {g.name: [int(keep[g.name].sum()), g.size] for g in gates.groups},
+        "reduction": {k: 1.0 - pruned[k] / baseline[k] for k in ("params", "macs")},
+        "kept": kept,
         "epochs": {
             "baseline": None if config.checkpoint else config.baseline_epochs,
             "policy": config.policy_epochs,

@@ -145,15 +145,18 @@ class DecoreAgent:
         episode_start: Any = None,
         deterministic: bool = True,
     ) -> tuple[np.ndarray, None]:
-        """(mask, None) like Stable-Baselines3. The policy is state-free (one number per
-        channel), so the observation is not used. ``deterministic`` thresholds p > 0.5,
-        otherwise a mask is sampled."""
+        """(mask, None) like Stable-Baselines3: one mask for one observation, an (N, n_agents)
+        batch for a batch of N observations (a vector env's). The policy is state-free (one
+        number per channel), so the observation sets only the batch size. ``deterministic``
+        thresholds p > 0.5, otherwise masks are sampled."""
+        batch = np.shape(observation)[0] if np.ndim(observation) == 2 else None
+        p = self.keep_probabilities().expand(batch or 1, -1)
         if deterministic:
-            mask = self.final_mask()
+            masks = p > KEEP_THRESHOLD
         else:
-            p = self.keep_probabilities()
-            mask = torch.bernoulli(p, generator=self.generator).bool()
-        return mask.cpu().numpy().astype(np.int8), None
+            masks = torch.bernoulli(p, generator=self.generator).bool()
+        masks = masks.cpu().numpy().astype(np.int8)
+        return (masks if batch else masks[0]), None
 
     # ---------------------------------------------------------------- learning
     def train_step(self) -> StepStats:

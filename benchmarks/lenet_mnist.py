@@ -98,7 +98,7 @@ def run_one(config: CompressConfig, name: str, runs_dir: Path, command: str) -> 
     out = runs_dir / name
     resume = (out / "config.json").exists()
     start = time.perf_counter()
-    report = compress(None if resume else config, out, resume=resume, command=command)
+    report = compress(config, out, resume=resume, command=command)  # refuses stale settings
     base, pruned = report["baseline"], report["pruned"]
     budget = config.target_params
     return {

@@ -119,5 +119,7 @@ class _Follower:
         self.full = {"params": params.item(), "macs": macs.item()}[resource]
 
     def __call__(self, info: dict) -> None:
+        if self.resource not in info:  # a vector env's autoreset step scores no mask
+            return
         kept = torch.as_tensor(info[self.resource], dtype=torch.float64).mean().item()
         self.core.lam = self.controller.update(kept / self.full)

@@ -45,7 +45,7 @@ def count(model: nn.Module, example_input: torch.Tensor) -> tuple[int, int]:
     result does not depend on the batch used to trace the model.
     """
     with _eval_mode(model), FlopCounterMode(display=False) as counter:
-        model(example_input)
+        model(example_input.to(_device_of(model)))
     flops = counter.get_total_flops()
     return count_params(model), flops // (2 * example_input.shape[0])
 
@@ -55,9 +55,15 @@ def _device_of(model: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    """cuda and cuda:0 are the same device when 0 is the current one."""
+    current = torch.cuda.current_device() if a.type == "cuda" else 0
+    return a.type == b.type and (a.index or current) == (b.index or current)
+
+
 def _on_device(model: nn.Module, device: torch.device | str | None) -> nn.Module:
     """The model on `device` (None: where it already is); a moved copy, never the caller's."""
-    if device is None or torch.device(device) == _device_of(model):
+    if device is None or _same_device(torch.device(device), _device_of(model)):
         return model
     return copy.deepcopy(model).to(device)
 

@@ -58,11 +58,19 @@ def test_budget_wrappers_steer_the_env_lambda_from_the_masks_played():
     assert env.unwrapped.lam > lowered
 
     venv = VectorBudgetWrapper(
-        gym.make_vec("DecoreCompressLeNet-v0", num_envs=4, vectorization_mode="vector_entry_point"),
+        gym.make_vec(
+            "DecoreCompressLeNet-v0",
+            num_envs=4,
+            vectorization_mode="vector_entry_point",
+            episode_steps=1,
+        ),
         target=0.2,
         resource="macs",
     )
     venv.reset(seed=0)
     start = venv.unwrapped.lam
-    venv.step(np.ones(venv.action_space.shape, dtype=np.int8))
-    assert venv.unwrapped.lam < start
+    *_, truncated, _ = venv.step(np.ones(venv.action_space.shape, dtype=np.int8))
+    assert venv.unwrapped.lam < start and truncated.all()
+    lowered = venv.unwrapped.lam
+    venv.step(np.ones(venv.action_space.shape, dtype=np.int8))  # autoreset step: no mask scored
+    assert venv.unwrapped.lam == lowered

@@ -98,6 +98,10 @@ def test_planted_bandit_is_solved_in_paper_mode_with_a_larger_learning_rate():
     mask, state = agent.predict(None)
     assert state is None
     assert mask.tolist() == [1, 1, 0, 0, 0, 0]
+    batch, _ = agent.predict(np.zeros((3, 5)))  # a vector env's observations: one mask each
+    assert batch.shape == (3, 6) and (batch == mask).all()
+    sampled, _ = agent.predict(np.zeros((3, 5)), deterministic=False)
+    assert sampled.shape == (3, 6)
 
 
 def test_seeded_learning_is_reproducible_and_save_load_continues_identically(tmp_path):
