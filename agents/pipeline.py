@@ -32,6 +32,7 @@ from decore_env.data import DataSplits, TensorLoader, default_augment, load_data
 from decore_env.files import atomic_save, load_weights, resolve_device
 from decore_env.gates import ChannelGates
 from decore_env.metrics import count, latency_ms
+from decore_env.rewards import break_even_accuracy
 from decore_env.surgery import prune
 from decore_env.training import evaluate, fit
 
@@ -366,6 +367,7 @@ def _report(config, command, baseline, pruned, kept, lam, phases, splits) -> dic
         "agent": config.agent,
         "lam": lam,
         "lam_initial": config.lam,
+        "break_even_accuracy": break_even_accuracy(lam),
         "budget": None if config.budget is None else dict([config.budget]),
         "seed": config.seed,
         "command": command,
