@@ -14,11 +14,7 @@ from agents.reinforce import PAPER_INIT_WEIGHT, PAPER_LR
 from decore_env.budget import check_fraction
 from decore_env.core import JOINT_LR
 from decore_env.rewards import check_lam
-
-PAPER_BATCH_SIZE = 256
-"""Images per policy step, one sampled mask per image (paper)."""
-PAPER_LAMBDA = 200.0
-"""DECORE-200, the paper's headline VGG16 / ResNet-56 setting."""
+from decore_env.task import DEFAULT_BATCH, DEFAULT_LAM
 
 
 def _opt(default: Any, help: str, **kw: Any) -> Any:
@@ -35,7 +31,7 @@ class CompressConfig:
     checkpoint: str | None = _opt(None, "baseline weights (decore train output); trained if absent")
     baseline_epochs: int = _opt(10, "epochs of baseline training when no checkpoint is given")
     baseline_lr: float = _opt(0.05, "peak SGD learning rate of baseline training (one-cycle)")
-    lam: float = _opt(PAPER_LAMBDA, "the paper's lambda: penalty of a wrong prediction")
+    lam: float = _opt(DEFAULT_LAM, "the paper's lambda: penalty of a wrong prediction")
     target_params: float | None = _opt(
         None, "budget mode: fraction of params to keep; lambda adapts (overrides --lam's role)"
     )
@@ -47,7 +43,7 @@ class CompressConfig:
     normalize_rewards: bool = _opt(False, "scale rewards by their running std (not in paper)")
     entropy_coef: float = _opt(0.0, "entropy bonus on keep probabilities (not in paper)")
     policy_epochs: int = _opt(260, "epochs of policy learning over the training split")
-    batch_size: int = _opt(PAPER_BATCH_SIZE, "images per policy step, one mask each")
+    batch_size: int = _opt(DEFAULT_BATCH, "images per policy step, one mask each")
     joint_training: bool = _opt(True, "train the network jointly with the agents (paper)")
     joint_lr: float = _opt(JOINT_LR, "SGD learning rate of the network during joint training")
     finetune_epochs: int = _opt(40, "epochs of fine-tuning the pruned network")

@@ -29,7 +29,7 @@ from decore_env import models
 from decore_env.budget import LambdaController
 from decore_env.core import CompressionCore
 from decore_env.data import DataSplits, TensorLoader, default_augment, load_dataset
-from decore_env.files import atomic_save, load_weights, resolve_device
+from decore_env.files import atomic_save, atomic_write, load_weights, resolve_device
 from decore_env.gates import ChannelGates
 from decore_env.metrics import count, latency_ms
 from decore_env.rewards import break_even_accuracy
@@ -402,5 +402,5 @@ def _write_outputs(files: RunFiles, report: dict, pruned: nn.Module, policy: _Po
             [g.name for g in policy.core.gates.groups],
             root / "keep_probabilities.png",
         )
-    (root / "summary.md").write_text(summary_markdown(report))
+    atomic_write(root / "summary.md", lambda f: f.write(summary_markdown(report).encode()))
     write_json_atomic(root / "report.json", report)

@@ -16,13 +16,13 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from agents.reinforce import KEEP_THRESHOLD
 from agents.report import atomic_write
 
 _DPI = 120
 # More groups than this make a legend that hides the lines; the x axis of the kept-channels
 # plot still names every group.
 _MAX_LEGEND_GROUPS = 20
-_THRESHOLD = 0.5  # the paper keeps a channel when its keep probability ends above 0.5
 
 
 def _save(fig: Figure, path: str | os.PathLike) -> Path:
@@ -71,7 +71,7 @@ def plot_keep_probabilities(
     ax = fig.add_subplot()
     for g, name in enumerate(group_names):
         ax.plot(steps, probs[:, g], linewidth=1, label=name, color=None if legend else depth[g])
-    ax.axhline(_THRESHOLD, color="k", linestyle="--", linewidth=1, label="threshold")
+    ax.axhline(KEEP_THRESHOLD, color="k", linestyle="--", linewidth=1, label="threshold")
     ax.set_ylim(0.0, 1.05)
     ax.set_xlabel("policy step")
     ax.set_ylabel("mean keep probability")
