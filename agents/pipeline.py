@@ -28,7 +28,7 @@ from agents.tracking import Tracker, open_tracker
 from decore_env import models
 from decore_env.budget import LambdaController
 from decore_env.core import CompressionCore
-from decore_env.data import DataSplits, TensorLoader, default_augment, load_dataset
+from decore_env.data import DataSplits, TensorLoader, load_dataset
 from decore_env.files import atomic_save, atomic_write, load_weights, resolve_device
 from decore_env.gates import ChannelGates
 from decore_env.metrics import count, latency_ms
@@ -129,17 +129,7 @@ class _PolicyPhase:
     ) -> None:
         self.config = config
         gates = ChannelGates(model, example)
-        loader = TensorLoader(
-            splits.train_x,
-            splits.train_y,
-            splits.mean,
-            splits.std,
-            config.batch_size,
-            device=device,
-            drop_last=True,
-            augment=default_augment(splits),
-            seed=config.seed,
-        )
+        loader = TensorLoader.training(splits, config.batch_size, device, seed=config.seed)
         self.core = CompressionCore(
             model, gates, loader, config.lam, config.joint_training, lr=config.joint_lr
         )

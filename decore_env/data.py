@@ -306,6 +306,33 @@ class TensorLoader:
         if len(self) == 0:
             raise ValueError(f"{len(self.x)} samples make no batch of {batch_size} (drop_last)")
 
+    @classmethod
+    def training(
+        cls,
+        splits: DataSplits,
+        batch_size: int,
+        device: str | torch.device = "cpu",
+        *,
+        seed: int = 0,
+        augment: bool = True,
+        drop_last: bool = True,
+    ) -> TensorLoader:
+        """The shuffled train split with the data set's default augmentation, NHWC batches
+        on CUDA (faster convs there)."""
+        device = torch.device(device)
+        return cls(
+            splits.train_x,
+            splits.train_y,
+            splits.mean,
+            splits.std,
+            batch_size,
+            device=device,
+            drop_last=drop_last,
+            augment=default_augment(splits) if augment else None,
+            seed=seed,
+            channels_last=device.type == "cuda",
+        )
+
     def __len__(self) -> int:
         """Batches per epoch."""
         n = len(self.x)

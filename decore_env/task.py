@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from decore_env import models
 from decore_env.core import CompressionCore
-from decore_env.data import DataSplits, TensorLoader, default_augment, load_dataset
+from decore_env.data import DataSplits, TensorLoader, load_dataset
 from decore_env.files import load_weights, resolve_device
 from decore_env.gates import ChannelGates, Group
 from decore_env.observation import KEEP_DECAY, ObservationBuilder, ObservationLayout
@@ -77,17 +77,7 @@ def build_core(
     gates = ChannelGates(net, example)
     cuda = device.type == "cuda"
     net.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
-    loader = TensorLoader(
-        splits.train_x,
-        splits.train_y,
-        splits.mean,
-        splits.std,
-        batch_size,
-        device=device,
-        drop_last=True,
-        augment=default_augment(splits) if augment else None,
-        channels_last=cuda,
-    )
+    loader = TensorLoader.training(splits, batch_size, device, augment=augment)
     return CompressionCore(net, gates, loader, lam, train_network)
 
 

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .data import DataSplits, TensorLoader, default_augment
+from .data import DataSplits, TensorLoader
 
 LOSS_EVERY = 20
 """Steps between progress-bar loss updates: reading the loss syncs the GPU."""
@@ -113,17 +113,8 @@ def fit(
     torch.manual_seed(seed)
     cuda = device.type == "cuda"
     model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
-    loader = TensorLoader(
-        splits.train_x,
-        splits.train_y,
-        splits.mean,
-        splits.std,
-        batch_size,
-        device=device,
-        drop_last=len(splits.train_x) >= batch_size,
-        augment=default_augment(splits),
-        seed=seed,
-        channels_last=cuda,
+    loader = TensorLoader.training(
+        splits, batch_size, device, seed=seed, drop_last=len(splits.train_x) >= batch_size
     )
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
