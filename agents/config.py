@@ -49,6 +49,9 @@ class CompressConfig:
     finetune_epochs: int = _opt(40, "epochs of fine-tuning the pruned network")
     finetune_lr: float = _opt(0.01, "peak SGD learning rate of fine-tuning (one-cycle)")
     weight_decay: float = _opt(5e-4, "weight decay of baseline training and fine-tuning")
+    log_every: int = _opt(
+        10, "policy steps between logged points (1 = every step; each read syncs a GPU)"
+    )
     seed: int = _opt(0, "seed of data order, augmentation, initialisation and actions")
     device: str = _opt("auto", "cuda, cpu, or auto (CUDA when available)")
 
@@ -59,7 +62,7 @@ class CompressConfig:
                 check_fraction(getattr(self, name))
         if self.target_params is not None and self.target_macs is not None:
             raise ValueError("give --target-params or --target-macs, not both")
-        for name in ("baseline_epochs", "policy_epochs", "batch_size"):
+        for name in ("baseline_epochs", "policy_epochs", "batch_size", "log_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.finetune_epochs < 0:

@@ -38,8 +38,6 @@ from decore_env.training import evaluate, fit
 
 TRAIN_BATCH_SIZE = 128
 """Batch size of baseline training and fine-tuning (our choice)."""
-LOG_EVERY = 10
-"""Policy steps between logged points (reading device values syncs the GPU)."""
 WANDB_PROJECT = "decore"
 
 
@@ -182,7 +180,7 @@ class _PolicyPhase:
             resource = self.config.budget[0]
             self.core.lam = self.controller.update(self._kept(resource))
         bar.update()
-        if stats.step % LOG_EVERY:
+        if stats.step % self.config.log_every:
             return
         params, macs = self.core.gates.cost(self.agent.final_mask())
         metrics = {
