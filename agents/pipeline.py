@@ -1,9 +1,10 @@
 """The compress pipeline: baseline -> policy -> threshold -> prune -> fine-tune -> report.
 
 A run lives in one folder. ``config.json`` fixes what the run is; ``state.pt`` is rewritten
-atomically after every policy epoch (network, optimisers, samplers, data order, history),
-so a killed run continues with :func:`compress` ``resume=True`` and, on the CPU, reaches the
-same final mask as an uninterrupted run.
+atomically after every epoch of every phase (baseline training, policy, fine-tuning: network,
+optimisers, samplers, data order, history), so a killed run continues with :func:`compress`
+``resume=True`` from its last epoch and, on the CPU, reaches the same result as an
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -266,6 +267,10 @@ def compress(
                 device,
                 config.seed,
                 progress=progress,
+                resume=saved.get("baseline_fit"),
+                on_epoch=lambda fit_state: atomic_save(
+                    {"phases_s": phases, "baseline_fit": fit_state}, files.state
+                ),
             )
             atomic_save({"model": config.model, "state_dict": model.state_dict()}, files.baseline)
             phases["baseline"] = time.perf_counter() - start
@@ -304,6 +309,11 @@ def compress(
                 device,
                 config.seed,
                 progress=progress,
+                resume=saved.get("finetune_fit"),
+                on_epoch=lambda fit_state: atomic_save(
+                    {"policy": policy.state_dict(), "phases_s": phases, "finetune_fit": fit_state},
+                    files.state,
+                ),
             )
         phases["finetune"] = time.perf_counter() - start
         pruned.eval()

@@ -6,6 +6,7 @@ Used to train the unpruned model that DECORE compresses and to fine-tune the pru
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -100,6 +101,8 @@ def fit(
     seed: int,
     label_smoothing: float = 0.0,
     progress: bool = True,
+    resume: dict | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> float:
     """Train ``model`` in place on ``splits.train`` and return its test accuracy in [0, 1].
 
@@ -108,6 +111,10 @@ def fit(
     data set runs on the device. On CUDA the model runs channels_last under bf16 autocast.
     ``seed`` fixes the batch order, the augmentation and any dropout: the same seed on CPU
     gives identical weights.
+
+    :param on_epoch: called after every epoch with the training state (weights, optimiser,
+        schedule, data order, RNG); pass such a state as ``resume`` to continue after the
+        epoch it was taken at, with the same result as an uninterrupted run on the CPU.
     """
     device = torch.device(device)
     torch.manual_seed(seed)
@@ -128,9 +135,32 @@ def fit(
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=lr, total_steps=epochs * len(loader)
     )
+    start = 0
+    if resume is not None:
+        start = resume["epoch"]
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        loader.load_state_dict(resume["loader"])
+        torch.set_rng_state(resume["rng"])
     with tqdm(
-        total=epochs * len(loader), desc=f"train {splits.name}", unit="step", disable=not progress
+        total=epochs * len(loader),
+        initial=start * len(loader),
+        desc=f"train {splits.name}",
+        unit="step",
+        disable=not progress,
     ) as bar:
-        for _ in range(epochs):
+        for epoch in range(start, epochs):
             train_epoch(model, loader, optimizer, scheduler, label_smoothing, bar)
+            if on_epoch is not None:
+                on_epoch(
+                    {
+                        "epoch": epoch + 1,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "loader": loader.state_dict(),
+                        "rng": torch.get_rng_state(),
+                    }
+                )
     return evaluate(model, splits.test_x, splits.test_y, splits.mean, splits.std, 1000, device)

@@ -86,7 +86,7 @@ def _final_mask(run) -> torch.Tensor:
 
 
 RESUME_ARGS = [
-    "--baseline-epochs", "1", "--policy-epochs", "4", "--finetune-epochs", "1",
+    "--baseline-epochs", "2", "--policy-epochs", "3", "--finetune-epochs", "3",
     "--lam", "2", "--no-progress",
 ]  # fmt: skip
 DEMO = [sys.executable, "-m", "agents.cli", "demo"]
@@ -99,8 +99,17 @@ def uninterrupted_run(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
-def test_stopped_run_resumes_to_the_uninterrupted_final_mask(tmp_path, uninterrupted_run, sig):
+@pytest.mark.parametrize(
+    ("sig", "phase"),
+    [
+        (signal.SIGKILL, "baseline_fit"),
+        (signal.SIGKILL, "policy"),
+        (signal.SIGINT, "policy"),
+        (signal.SIGKILL, "finetune_fit"),
+    ],
+    ids=["SIGKILL-baseline", "SIGKILL-policy", "SIGINT-policy", "SIGKILL-finetune"],
+)
+def test_stopped_run_resumes_to_the_uninterrupted_result(tmp_path, uninterrupted_run, sig, phase):
     stopped = tmp_path / "stopped"
     proc = subprocess.Popen(
         [*DEMO, "--out", str(stopped), *RESUME_ARGS], stderr=subprocess.PIPE, text=True
@@ -108,10 +117,10 @@ def test_stopped_run_resumes_to_the_uninterrupted_final_mask(tmp_path, uninterru
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         state = stopped / "state.pt"
-        if state.exists() and "policy" in torch.load(state, weights_only=False):
+        if state.exists() and phase in torch.load(state, weights_only=False):
             break
-        time.sleep(0.2)
-    assert proc.poll() is None, "the run ended before it could be stopped"
+        time.sleep(0.1)
+    assert proc.poll() is None, f"the run ended before it could be stopped in {phase}"
     os.kill(proc.pid, sig)
     _, stderr = proc.communicate(timeout=120)
     if sig == signal.SIGINT:  # Ctrl-C: a clean stop that says how to go on
@@ -121,7 +130,8 @@ def test_stopped_run_resumes_to_the_uninterrupted_final_mask(tmp_path, uninterru
     assert not (stopped / "report.json").exists()
     subprocess.run([*DEMO[:-1], "compress", "--resume", str(stopped), "--no-progress"], check=True)
     assert torch.equal(_final_mask(stopped), _final_mask(uninterrupted_run))
-    assert (
-        json.loads((stopped / "report.json").read_text())["kept"]
-        == json.loads((uninterrupted_run / "report.json").read_text())["kept"]
-    )
+    resumed = json.loads((stopped / "report.json").read_text())
+    whole = json.loads((uninterrupted_run / "report.json").read_text())
+    assert resumed["kept"] == whole["kept"]
+    for row in ("baseline", "pruned"):
+        assert resumed[row]["accuracy"] == whole[row]["accuracy"]
