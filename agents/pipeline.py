@@ -252,26 +252,38 @@ def compress(
     )
     phases: dict[str, float] = saved.get("phases_s", {})
     tracker = open_tracker(wandb, WANDB_PROJECT, config.to_dict(), files.root)
+
+    def train(
+        net: nn.Module, epochs: int, lr: float, key: str, policy: _PolicyPhase | None = None
+    ) -> None:
+        """Baseline training or fine-tuning, resumable from ``state.pt[key]`` per epoch."""
+
+        def save(fit_state: dict) -> None:
+            state = {"phases_s": phases, key: fit_state}
+            if policy is not None:
+                state["policy"] = policy.state_dict()
+            atomic_save(state, files.state)
+
+        fit(
+            net,
+            splits,
+            epochs,
+            lr,
+            TRAIN_BATCH_SIZE,
+            config.weight_decay,
+            device,
+            config.seed,
+            progress=progress,
+            resume=saved.get(key),
+            on_epoch=save,
+        )
+
     try:
         start = time.perf_counter()
         if config.checkpoint is None and files.baseline.is_file():
             load_weights(model, files.baseline)
         elif config.checkpoint is None:
-            fit(
-                model,
-                splits,
-                config.baseline_epochs,
-                config.baseline_lr,
-                TRAIN_BATCH_SIZE,
-                config.weight_decay,
-                device,
-                config.seed,
-                progress=progress,
-                resume=saved.get("baseline_fit"),
-                on_epoch=lambda fit_state: atomic_save(
-                    {"phases_s": phases, "baseline_fit": fit_state}, files.state
-                ),
-            )
+            train(model, config.baseline_epochs, config.baseline_lr, "baseline_fit")
             atomic_save({"model": config.model, "state_dict": model.state_dict()}, files.baseline)
             phases["baseline"] = time.perf_counter() - start
             atomic_save({"phases_s": phases}, files.state)
@@ -299,22 +311,7 @@ def compress(
         phases["prune"] = time.perf_counter() - start
         start = time.perf_counter()
         if config.finetune_epochs:
-            fit(
-                pruned,
-                splits,
-                config.finetune_epochs,
-                config.finetune_lr,
-                TRAIN_BATCH_SIZE,
-                config.weight_decay,
-                device,
-                config.seed,
-                progress=progress,
-                resume=saved.get("finetune_fit"),
-                on_epoch=lambda fit_state: atomic_save(
-                    {"policy": policy.state_dict(), "phases_s": phases, "finetune_fit": fit_state},
-                    files.state,
-                ),
-            )
+            train(pruned, config.finetune_epochs, config.finetune_lr, "finetune_fit", policy)
         phases["finetune"] = time.perf_counter() - start
         pruned.eval()
         report = _report(
