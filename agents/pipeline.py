@@ -145,8 +145,7 @@ class _PolicyPhase:
         )
         budget = config.budget
         self.controller = LambdaController(budget[1], config.lam) if budget else None
-        full = gates.cost(torch.ones(gates.n_agents, device=device))
-        self.full_cost = {"params": full[0].item(), "macs": full[1].item()}
+        self.full_cost = gates.full_cost
         self.epoch = 0
         self.history: dict[str, list] = {"step": [], "group_keep": [], "lam": []}
 

@@ -114,9 +114,7 @@ class _Follower:
         self.core = core
         self.resource = resource
         self.controller = LambdaController(target, core.lam, rate)
-        gates = core.gates
-        params, macs = gates.cost(torch.ones(gates.n_agents))
-        self.full = {"params": params.item(), "macs": macs.item()}[resource]
+        self.full = core.gates.full_cost[resource]
 
     def __call__(self, info: dict) -> None:
         if self.resource not in info:  # a vector env's autoreset step scores no mask

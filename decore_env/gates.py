@@ -244,6 +244,9 @@ class ChannelGates:
             if m.in_agents is not None and bool((m.in_agents < self.n_agents).any())
         ]
         self._cost = _CostModel(maps, modules, spatial, self.n_agents)
+        full = self._cost(torch.ones(1, self.n_agents))
+        self.full_cost: dict[str, float] = {"params": full[0].item(), "macs": full[1].item()}
+        """params and MACs of the unmasked network, the denominators of kept fractions."""
         self._mask_ext: Tensor | None = None
 
     # ----------------------------------------------------------------- masks
