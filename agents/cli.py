@@ -136,7 +136,35 @@ def build_parser() -> argparse.ArgumentParser:
             "--no-progress", dest="progress", action="store_false", help="no progress bars"
         )
         cmd.set_defaults(run=compress_command, config=None, demo=name == "demo")
+    export = sub.add_parser("export", help=EXPORT_HELP, description=EXPORT_HELP)
+    export.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder")
+    export.add_argument(
+        "--format",
+        dest="fmt",
+        choices=("pt2", "onnx", "pickle"),
+        default="pt2",
+        help="pt2: torch.export program (load with torch.export.load); onnx: needs the onnx "
+        "extra; pickle: the whole nn.Module, loadable only with weights_only=False, so only "
+        "from files you trust [pt2]",
+    )
+    export.add_argument("--out", help="file to write (default RUN_DIR/pruned.<format>)")
+    export.set_defaults(run=export_command, config=None)
     return parser
+
+
+EXPORT_HELP = "export a run's pruned network for deployment (pt2, onnx, or an unsafe pickle)"
+
+
+def export_command(run_dir: str, fmt: str, out: str | None) -> int:
+    """`decore export`: write the pruned network of ``run_dir`` in ``fmt``, check it, say where."""
+    from agents.export import export
+
+    try:
+        path, max_diff = export(Path(run_dir), fmt, None if out is None else Path(out))
+    except (ValueError, ImportError) as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"wrote {path} (outputs match the pruned network: max abs difference {max_diff:.2e})")
+    return 0
 
 
 def train_command(cfg: TrainConfig) -> int:
@@ -144,8 +172,9 @@ def train_command(cfg: TrainConfig) -> int:
     import torch
 
     from agents.report import hardware_info, versions
+    from agents.runs import check_writable_dir
     from decore_env import models
-    from decore_env.data import DATASET_NAMES, DatasetError, load_dataset
+    from decore_env.data import DATASET_NAMES, DatasetError, check_batch_fits, load_dataset
     from decore_env.files import atomic_save, resolve_device
     from decore_env.training import fit
 
@@ -167,8 +196,11 @@ def train_command(cfg: TrainConfig) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     out = Path(cfg.out) if cfg.out else Path("runs") / f"{cfg.model}-{splits.name}"
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a folder")
+    try:
+        check_batch_fits(cfg.batch_size, splits)
+        check_writable_dir(out)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     path = out / "baseline.pt"
     start = time.perf_counter()
     accuracy = fit(
@@ -210,7 +242,8 @@ def compress_command(
 ) -> int:
     """`decore compress` / `decore demo`: run or resume the pipeline, print the summary."""
     from agents.config import CompressConfig, demo_config
-    from agents.pipeline import compress, saved_config
+    from agents.pipeline import compress
+    from agents.runs import default_run_dir, saved_config
 
     command = shlex.join(["decore", *sys.argv[1:]])
     try:
@@ -220,8 +253,7 @@ def compress_command(
             base = demo_config() if demo else CompressConfig()
         config = dataclasses.replace(base, **given)
         if resume is None:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            out = out or str(Path("runs") / f"{config.model}-{config.dataset}-{stamp}")
+            out = out or str(default_run_dir(config.model, config.dataset))
         elif out is not None and Path(out).resolve() != Path(resume).resolve():
             raise UsageError("--resume RUN_DIR is the run folder; leave out --out")
         folder = Path(resume or out)

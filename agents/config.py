@@ -11,9 +11,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from agents.reinforce import PAPER_INIT_WEIGHT, PAPER_LR
-from decore_env.budget import check_fraction
+from decore_env.checks import check_fraction, check_lam
 from decore_env.core import JOINT_LR
-from decore_env.rewards import check_lam
 from decore_env.task import DEFAULT_BATCH, DEFAULT_LAM
 
 

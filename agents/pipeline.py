@@ -9,10 +9,8 @@ uninterrupted run.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,72 +23,22 @@ from agents.config import CompressConfig
 from agents.plots import plot_keep_probabilities, plot_kept_channels
 from agents.reinforce import DecoreAgent, ReinforceConfig, StepStats
 from agents.report import hardware_info, summary_markdown, versions, write_json_atomic
+from agents.runs import RunFiles, RunLock, check_run, load_state
 from agents.tracking import Tracker, open_tracker
 from decore_env import models
 from decore_env.budget import LambdaController
 from decore_env.core import CompressionCore
-from decore_env.data import DataSplits, TensorLoader, load_dataset
+from decore_env.data import DataSplits, TensorLoader, check_batch_fits, load_dataset
 from decore_env.files import atomic_save, atomic_write, load_weights, resolve_device
 from decore_env.gates import ChannelGates
 from decore_env.metrics import count, latency_ms
 from decore_env.rewards import break_even_accuracy
-from decore_env.surgery import prune
+from decore_env.surgery import connected_keep, prune, save_pruned
 from decore_env.training import evaluate, fit
 
 TRAIN_BATCH_SIZE = 128
 """Batch size of baseline training and fine-tuning (our choice)."""
 WANDB_PROJECT = "decore"
-
-
-class RunError(ValueError):
-    """A run folder that cannot be used as asked; the message says why and what to do."""
-
-
-@dataclass
-class RunFiles:
-    """The files of one run folder."""
-
-    root: Path
-    config: Path = field(init=False)
-    state: Path = field(init=False)
-    baseline: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.config = self.root / "config.json"
-        self.state = self.root / "state.pt"
-        self.baseline = self.root / "baseline.pt"
-
-
-def saved_config(out: Path) -> CompressConfig:
-    """The settings a run folder was started with."""
-    path = RunFiles(Path(out)).config
-    if not path.is_file():
-        raise RunError(f"cannot resume: {out} is not a run folder (no config.json in it)")
-    return CompressConfig.from_dict(json.loads(path.read_text()))
-
-
-def check_run(
-    config: CompressConfig | None, out: Path, resume: bool
-) -> tuple[CompressConfig, RunFiles]:
-    """The settings of the run in ``out``: the saved ones when resuming (``config``, if given,
-    must match them), else ``config`` for a folder that holds no run yet. Writes nothing."""
-    files = RunFiles(Path(out))
-    if resume:
-        saved = saved_config(files.root)
-        if config is not None and config != saved:
-            diff = sorted(k for k, v in config.to_dict().items() if saved.to_dict()[k] != v)
-            raise RunError(
-                f"cannot resume {out}: it was started with other settings ({', '.join(diff)} "
-                "differ); resume with the same settings or start a new run with another --out"
-            )
-        return saved, files
-    if config is None:
-        raise RunError("no settings given for a new run")
-    if files.config.exists():
-        raise RunError(
-            f"{out} already holds a run; continue it with --resume {out} or choose another --out"
-        )
-    return config, files
 
 
 def _measure(model: nn.Module, splits: DataSplits, example: Tensor, device: torch.device) -> dict:
@@ -233,22 +181,41 @@ def compress(
     progress: bool = True,
     command: str = "",
 ) -> dict[str, Any]:
-    """Run (or resume) the whole pipeline in ``out``; returns the report that it writes."""
+    """Run (or resume) the whole pipeline in ``out``; returns the report that it writes.
+
+    Every setting is checked before the run folder appears; the folder is locked for the
+    run's life, so a second process on the same ``out`` is refused.
+    """
     config, files = check_run(config, Path(out), resume)
     device = resolve_device(config.device)
     splits = load_dataset(config.dataset, root=config.data_dir)
+    check_batch_fits(config.batch_size, splits)
     example = torch.zeros(1, *splits.input_shape, device=device)
     torch.manual_seed(config.seed)  # the initial weights of a baseline trained here
     model = models.for_data(config.model, splits.num_classes, splits.input_shape).to(device)
     if config.checkpoint is not None:
         load_weights(model, config.checkpoint)
-    if not resume:  # every setting checked: only now does the run folder appear
-        write_json_atomic(files.config, config.to_dict())
-    saved = (
-        torch.load(files.state, map_location=device, weights_only=False)
-        if files.state.is_file()
-        else {}
-    )
+    with RunLock(files):
+        if not resume:  # every setting checked: only now does the run folder fill
+            check_run(config, files.root, resume=False)  # another run may have begun here
+            write_json_atomic(files.config, config.to_dict())
+        saved = load_state(files, device)
+        return _run(config, files, saved, model, splits, example, device, wandb, progress, command)
+
+
+def _run(
+    config: CompressConfig,
+    files: RunFiles,
+    saved: dict,
+    model: nn.Module,
+    splits: DataSplits,
+    example: Tensor,
+    device: torch.device,
+    wandb: bool,
+    progress: bool,
+    command: str,
+) -> dict[str, Any]:
+    """The phases of a checked, locked run, continuing from ``saved``."""
     phases: dict[str, float] = saved.get("phases_s", {})
     tracker = open_tracker(wandb, WANDB_PROJECT, config.to_dict(), files.root)
 
@@ -305,7 +272,7 @@ def compress(
 
         start = time.perf_counter()
         gates = policy.core.gates
-        keep = gates.split(policy.agent.final_mask())
+        keep = connected_keep(gates.split(policy.agent.final_mask()), gates.groups, model)
         pruned = prune(model.eval(), keep, example)
         phases["prune"] = time.perf_counter() - start
         start = time.perf_counter()
@@ -323,7 +290,7 @@ def compress(
             phases,
             splits,
         )
-        _write_outputs(files, report, pruned, policy)
+        _write_outputs(files, report, pruned, keep, policy, splits)
         tracker.summary({f"prune/{k}": v for k, v in report["pruned"].items()})
         tracker.log_table(
             "summary",
@@ -384,9 +351,18 @@ def _report(config, command, baseline, pruned, kept, lam, phases, splits) -> dic
     }
 
 
-def _write_outputs(files: RunFiles, report: dict, pruned: nn.Module, policy: _PolicyPhase) -> None:
+def _write_outputs(
+    files: RunFiles,
+    report: dict,
+    pruned: nn.Module,
+    keep: dict[str, Tensor],
+    policy: _PolicyPhase,
+    splits: DataSplits,
+) -> None:
     root = files.root
-    atomic_save(pruned.cpu(), root / "pruned.pt")
+    save_pruned(
+        root / "pruned.pt", pruned, keep, splits.input_shape, report["model"], splits.num_classes
+    )
     plot_kept_channels({k: tuple(v) for k, v in report["kept"].items()}, root / "kept_channels.png")
     history = policy.history
     if history["step"]:

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from decore_env.core import CompressionCore, Scored
-from decore_env.files import atomic_save
+from decore_env.files import atomic_save, read_tensors
 
 PAPER_LR = 0.01
 """Adam learning rate of the agents (paper)."""
@@ -238,7 +238,7 @@ class DecoreAgent:
     @classmethod
     def load(cls, path: str | os.PathLike, env: Any, seed: int = 0) -> DecoreAgent:
         """An agent on ``env`` with the policy, optimiser and sampler state saved at ``path``."""
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = read_tensors(path)
         agent = cls(env, ReinforceConfig(**state["config"]), seed=seed)
         agent.load_state_dict(state)
         return agent

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import torch
 
-from decore_env.rewards import check_lam
+from decore_env.checks import check_fraction, check_lam
 
 DUAL_RATE = 0.05
 """Step size of the log-lambda update per environment step (our choice)."""
@@ -31,14 +31,6 @@ LAM_RANGE = (1e-3, 1e4)
 """lambda is clipped to this range, so a long stretch off target cannot run it away."""
 
 Resource = Literal["params", "macs"]
-
-
-def check_fraction(target: float) -> float:
-    """A kept fraction must lie in (0, 1]."""
-    value = float(target)
-    if not 0.0 < value <= 1.0:
-        raise ValueError(f"target fraction must be in (0, 1] (the share to keep); got {target}")
-    return value
 
 
 class LambdaController:

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from decore_env.checks import check_lam
 from decore_env.data import TensorLoader
 from decore_env.gates import ChannelGates
-from decore_env.rewards import check_lam, group_rewards
+from decore_env.rewards import group_rewards
 
 JOINT_LR = 0.01
 """SGD learning rate of the network weights during joint training (our choice: the paper

@@ -94,9 +94,23 @@ def load_dataset(
     )
 
 
+def check_batch_fits(batch_size: int, splits: DataSplits) -> None:
+    """Refuse a batch larger than the training split: no full batch could ever be drawn."""
+    if batch_size > len(splits.train_y):
+        raise DatasetError(
+            f"batch size {batch_size} is larger than the training split of {splits.name} "
+            f"({len(splits.train_y)} images); use a batch size of at most {len(splits.train_y)}"
+        )
+
+
 def _splits(
     name: str, train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, num_classes: int
 ) -> DataSplits:
+    if num_classes < 2:
+        raise DatasetError(
+            f"data set {name} has {num_classes} class; classification needs at least 2 "
+            "(one sub-folder per class under train/ and test/)"
+        )
     mean, std = _channel_stats(train_x)
     return DataSplits(
         train_x.contiguous(),

@@ -47,9 +47,43 @@ def atomic_write(path: str | os.PathLike, write_fn: Callable[[IO[bytes]], Any]) 
     return path
 
 
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temp files that writes killed mid-way left in ``folder``; returns them.
+
+    Only call it while no other process writes to ``folder`` (for example under its run lock).
+    """
+    stale = [p for p in Path(folder).glob(".*.tmp") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` through :func:`atomic_write`."""
     return atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def read_tensors(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load`` with ``weights_only=True``: tensors and plain containers, never code.
+
+    Raises ``OSError`` / ``ValueError`` subclasses only: any file that is not such a save
+    (random bytes, truncated, empty, a pickled module) becomes :class:`UnreadableFileError`.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnreadableFileError(f"{path} is not a readable tensor file ({detail:.120})") from exc
+
+
+class UnreadableFileError(ValueError):
+    """A file that ``torch.load(..., weights_only=True)`` cannot read."""
+
+
+PRUNED_FORMAT = "decore-pruned"
+"""The ``format`` entry of a saved pruned network (see :mod:`decore_env.surgery`)."""
 
 
 def load_weights(model: nn.Module, checkpoint: str | os.PathLike | Mapping) -> None:
@@ -64,7 +98,23 @@ def load_weights(model: nn.Module, checkpoint: str | os.PathLike | Mapping) -> N
                 f"checkpoint {path} not found; pass the path of trained weights "
                 "(e.g. the baseline.pt that `decore train` writes)"
             )
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = read_tensors(path)
+        except UnreadableFileError as exc:
+            raise CheckpointError(
+                f"checkpoint {exc}; pass trained weights such as the baseline.pt that "
+                "`decore train` writes"
+            ) from exc
+    if not isinstance(state, Mapping):
+        raise CheckpointError(
+            f"checkpoint {checkpoint!s:.80} holds a {type(state).__name__}, not a state dict; "
+            "pass trained weights such as the baseline.pt that `decore train` writes"
+        )
+    if state.get("format") == PRUNED_FORMAT:
+        raise CheckpointError(
+            f"checkpoint {checkpoint!s:.80} is a pruned network, not baseline weights; load it "
+            "with decore_env.surgery.load_pruned"
+        )
     for key in ("model", "state_dict"):
         if isinstance(state.get(key), Mapping):
             state = state[key]

@@ -10,20 +10,8 @@ expected reward per dropped channel is a - lambda (1 - a).
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
-
-
-def check_lam(lam: float) -> float:
-    """``lam`` as a float, refusing values that make the reward meaningless."""
-    value = float(lam)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(
-            f"lam must be a finite number > 0 (the penalty of a wrong prediction); got {lam}"
-        )
-    return value
 
 
 def accuracy_reward(correct: Tensor, lam: float) -> Tensor:

@@ -1,20 +1,29 @@
 """Remove dropped channels for real: a keep mask in, a physically smaller network out.
 
-Saving: the pruned network has layer widths that no constructor knows, so save the whole
-module, ``torch.save(pruned, path)``, and load it with ``torch.load(path, weights_only=False)``
-(only for files you trust: unpickling runs code).
+Saving: the pruned network has layer widths that no constructor knows. Rather than pickling
+the module (loading a pickle runs whatever code the file names), :func:`save_pruned` writes
+what rebuilds it: the architecture (a registry name, or none for a user's own module), the
+input shape, the keep mask per group and the state dict, all loadable with
+``torch.load(..., weights_only=True)``. :func:`load_pruned` prunes a fresh network with the
+saved mask and loads the weights into it.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
 
+from decore_env import models
+from decore_env.files import PRUNED_FORMAT, atomic_save, read_tensors
 from decore_env.gates import Group, trace_groups
+
+PRUNED_VERSION = 1
+"""Layout version of :func:`save_pruned` files."""
 
 KeepMask = Mapping[str, Tensor]
 
@@ -40,33 +49,115 @@ def _strongest_channel(group: Group, modules: Mapping[str, nn.Module]) -> int:
     return int(torch.argmax(norms))
 
 
+def connected_keep(keep: KeepMask, groups: list[Group], model: nn.Module) -> dict[str, Tensor]:
+    """``keep`` as CPU bool tensors, with no group emptied.
+
+    A group whose every channel is dropped keeps its channel with the largest weight norm in
+    ``model`` (a warning says so), so the pruned network stays connected. This is the mask
+    that :func:`prune` applies and :func:`save_pruned` records.
+    """
+    _check_keep(keep, groups)
+    modules = dict(model.named_modules())
+    out = {}
+    for group in groups:
+        kept = torch.as_tensor(keep[group.name]).bool().cpu().clone()
+        if not kept.any():
+            best = _strongest_channel(group, modules)
+            warnings.warn(
+                f"every channel of group '{group.name}' was dropped; keeping channel "
+                f"{best} (largest weight norm) so the network stays connected",
+                stacklevel=3,
+            )
+            kept[best] = True
+        out[group.name] = kept
+    return out
+
+
 def prune(model: nn.Module, keep: KeepMask, example_input: Tensor) -> nn.Module:
     """A new network without the channels whose ``keep`` entry is False.
 
     ``keep`` maps each group name of :func:`~decore_env.gates.channel_groups` to a bool
     tensor of the group's size. The input model is never modified. A group is never
-    emptied: if every channel of a group is dropped, its channel with the largest weight
-    norm is kept and a warning says so. In eval mode the result computes exactly what the
+    emptied (see :func:`connected_keep`). In eval mode the result computes exactly what the
     masked model computes.
     """
     pruned = copy.deepcopy(model)
     groups, tp_groups, _, _, graph = trace_groups(pruned, example_input)
-    _check_keep(keep, groups)
-    modules = dict(pruned.named_modules())
+    keep = connected_keep(keep, groups, pruned)
     with torch.no_grad():
         for group, tp_group in zip(groups, tp_groups, strict=True):
-            kept = torch.as_tensor(keep[group.name]).bool().cpu()
-            if not kept.any():
-                best = _strongest_channel(group, modules)
-                warnings.warn(
-                    f"every channel of group '{group.name}' was dropped; keeping channel "
-                    f"{best} (largest weight norm) so the network stays connected",
-                    stacklevel=2,
-                )
-                kept = kept.clone()
-                kept[best] = True
-            drop = torch.nonzero(~kept).flatten().tolist()
+            drop = torch.nonzero(~keep[group.name]).flatten().tolist()
             if drop:
                 root = tp_group.items[0].dep
                 graph.get_pruning_group(root.target.module, root.handler, drop).prune()
     return pruned
+
+
+class PrunedFileError(ValueError):
+    """A file that is not a pruned network saved by :func:`save_pruned`, or does not fit."""
+
+
+def save_pruned(
+    path: str | os.PathLike,
+    pruned: nn.Module,
+    keep: KeepMask,
+    input_shape: tuple[int, ...],
+    model_name: str | None,
+    num_classes: int,
+) -> None:
+    """Write ``pruned`` as what rebuilds it (no pickled code), atomically.
+
+    :param keep: the mask ``pruned`` was made with, as :func:`connected_keep` returns it.
+    :param input_shape: (C, H, W) of one input image (tracing the groups needs an example).
+    :param model_name: the registry name of the unpruned network; ``None`` for a network of
+        your own, which :func:`load_pruned` then needs as ``model=``.
+    """
+    atomic_save(
+        {
+            "format": PRUNED_FORMAT,
+            "version": PRUNED_VERSION,
+            "model": model_name,
+            "num_classes": int(num_classes),
+            "input_shape": [int(d) for d in input_shape],
+            "keep": {name: torch.as_tensor(k).bool().cpu() for name, k in keep.items()},
+            "state_dict": {k: v.detach().cpu() for k, v in pruned.state_dict().items()},
+        },
+        path,
+    )
+
+
+def load_pruned(path: str | os.PathLike, model: nn.Module | None = None) -> nn.Module:
+    """The pruned network saved at ``path``, in eval mode; reads tensors only, runs no code.
+
+    :param model: a fresh, unpruned instance of the architecture, needed when the file was
+        saved from a network of your own (``model_name=None``); registry networks are rebuilt
+        by name. It is copied, never modified.
+    """
+    try:
+        saved = read_tensors(path)
+    except ValueError as exc:
+        raise PrunedFileError(f"{exc}; pass a pruned.pt written by decore") from exc
+    if not isinstance(saved, Mapping) or saved.get("format") != PRUNED_FORMAT:
+        raise PrunedFileError(
+            f"{path} is not a pruned network saved by decore_env.surgery.save_pruned"
+        )
+    if saved.get("version", 0) > PRUNED_VERSION:
+        raise PrunedFileError(
+            f"{path} has layout version {saved['version']}; this decore reads up to "
+            f"{PRUNED_VERSION}: upgrade decore-env"
+        )
+    shape = tuple(saved["input_shape"])
+    if model is None:
+        if saved["model"] is None:
+            raise PrunedFileError(
+                f"{path} was saved from a network of your own; pass a fresh instance of it: "
+                "load_pruned(path, model=MyNet())"
+            )
+        model = models.for_data(saved["model"], saved["num_classes"], shape)
+    pruned = prune(model.eval(), saved["keep"], torch.zeros(1, *shape))
+    try:
+        pruned.load_state_dict(saved["state_dict"])
+    except RuntimeError as exc:
+        detail = str(exc).strip().splitlines()[0]
+        raise PrunedFileError(f"{path} does not fit the given model: {detail}") from exc
+    return pruned.eval()

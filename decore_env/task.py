@@ -18,12 +18,12 @@ import torch
 from torch import Tensor, nn
 
 from decore_env import models
+from decore_env.checks import check_lam, positive_int
 from decore_env.core import CompressionCore
-from decore_env.data import DataSplits, TensorLoader, load_dataset
+from decore_env.data import DataSplits, TensorLoader, check_batch_fits, load_dataset
 from decore_env.files import load_weights, resolve_device
 from decore_env.gates import ChannelGates, Group
 from decore_env.observation import KEEP_DECAY, ObservationBuilder, ObservationLayout
-from decore_env.rewards import check_lam
 
 DEFAULT_LAM = 200.0
 """The paper's headline VGG16-BN run, DECORE-200."""
@@ -53,9 +53,9 @@ def build_core(
     of a random network scores about chance, so the rewards say nothing about the channels.
     """
     check_lam(lam)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+    batch_size = positive_int("batch_size", batch_size)
     splits = dataset if isinstance(dataset, DataSplits) else load_dataset(dataset, data_root)
+    check_batch_fits(batch_size, splits)
     if isinstance(model, str):
         net = models.create(model, num_classes=splits.num_classes)
         if checkpoint is None and not train_network:
@@ -171,8 +171,7 @@ class CompressionTask:
             )
         if episode_steps is None:
             episode_steps = len(core.loader)
-        if not isinstance(episode_steps, int) or episode_steps < 1:
-            raise ValueError(f"episode_steps must be a positive int; got {episode_steps!r}")
+        episode_steps = positive_int("episode_steps", episode_steps)
         self.core = core
         self.n_masks = n_masks
         self.samples_per_mask = core.loader.batch_size // n_masks

@@ -12,6 +12,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from torch import Tensor
 
+from decore_env.checks import positive_int
 from decore_env.observation import KEEP_DECAY
 from decore_env.task import (
     DEFAULT_LAM,
@@ -69,9 +70,8 @@ class DecoreCompressVectorEnv(TaskView, VectorEnv):
         augment: bool = False,
         data_root: str | Path | None = None,
     ) -> None:
-        for name, value in (("num_envs", num_envs), ("samples_per_env", samples_per_env)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}")
+        num_envs = positive_int("num_envs", num_envs)
+        samples_per_env = positive_int("samples_per_env", samples_per_env)
         core = build_core(
             model,
             checkpoint,

@@ -1,6 +1,7 @@
 """Shared test settings: few torch threads (the CI machine has 2 cores) and real-data paths."""
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,24 @@ def offline_wandb(tmp_path, monkeypatch) -> Path:
         monkeypatch.setenv(var, str(tmp_path / "home" / var.lower()))
     monkeypatch.setenv("WANDB_SILENT", "true")
     return tmp_path
+
+
+class _Payload:
+    """Unpickling this object creates ``marker``: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.fixture
+def crafted_file() -> Callable[[Path, Path], Path]:
+    """Writes a torch file whose loading with weights_only=False creates ``marker``."""
+
+    def write(path: Path, marker: Path) -> Path:
+        torch.save({"weights": torch.zeros(3), "evil": _Payload(marker)}, path)
+        return path
+
+    return write

@@ -37,13 +37,13 @@ def test_lambda_is_clipped_and_state_round_trips():
 
 @pytest.mark.parametrize("target", [0.0, 1.5, -0.1, math.nan])
 def test_targets_outside_the_unit_interval_are_refused(target):
-    with pytest.raises(ValueError, match=r"target fraction must be in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"target fraction must (be in \(0, 1\]|be finite)"):
         LambdaController(target=target, lam=1.0)
 
 
 @pytest.mark.parametrize("lam", [0.0, -1.0, math.inf, math.nan])
 def test_lambda_must_be_finite_and_positive(lam):
-    with pytest.raises(ValueError, match="lam must be a finite number > 0"):
+    with pytest.raises(ValueError, match="lam must be (finite|> 0)"):
         LambdaController(target=0.5, lam=lam)
 
 

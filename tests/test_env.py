@@ -13,6 +13,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 import decore_env  # noqa: F401  (registers the envs)
+from decore_env.checks import MAX_LAM
 from decore_env.env import DecoreCompressEnv
 from decore_env.lenet_env import embedded_data, lenet_checkpoint
 from decore_env.metrics import count_params
@@ -167,14 +168,35 @@ def test_bad_actions_raise_a_value_error_naming_the_problem(action, message):
         env.step(action)
 
 
-@pytest.mark.parametrize("lam", [0, -1.0, float("nan"), float("inf")])
-def test_bad_lam_is_refused_at_construction_and_when_set(lam):
-    with pytest.raises(ValueError, match="lam must be a finite number > 0"):
+@pytest.mark.parametrize(
+    ("lam", "message"),
+    [
+        (0, "lam must be > 0 and <= 1e"),
+        (-1.0, "lam must be > 0 and <= 1e"),
+        (1e39, "lam must be > 0 and <= 1e"),  # float32 rewards would overflow
+        (float("nan"), "lam must be finite"),
+        (float("inf"), "lam must be finite"),
+        (True, "lam must be a number, not a bool"),
+        ("20", "lam must be a number"),
+    ],
+)
+def test_bad_lam_is_refused_at_construction_and_when_set(lam, message):
+    with pytest.raises(ValueError, match=message):
         make(lam=lam)
     env = make()
-    with pytest.raises(ValueError, match="lam must be a finite number > 0"):
+    with pytest.raises(ValueError, match=message):
         env.lam = lam
     assert env.lam == 20.0
+
+
+def test_numpy_numbers_are_accepted_and_the_largest_lam_gives_finite_rewards():
+    env = make(lam=np.float32(MAX_LAM), batch_size=np.int64(64))
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(np.zeros(N_AGENTS, dtype=np.int8))  # all dropped: all wrong
+    assert np.isfinite(reward) and np.isfinite(info["group_rewards"]).all()
+    assert reward < 0
+    with pytest.raises(ValueError, match="batch_size must be a number, not a bool"):
+        make(batch_size=True)
 
 
 def test_lam_can_be_retargeted_between_steps():

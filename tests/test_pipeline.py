@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from agents.config import CompressConfig, demo_config
-from agents.pipeline import RunError, compress
+from agents.pipeline import compress
+from agents.runs import RunError
+from decore_env.surgery import load_pruned
 
 TINY = demo_config(baseline_epochs=1, policy_epochs=2, finetune_epochs=1, lam=2.0)
 
@@ -30,7 +32,7 @@ def test_a_tiny_run_writes_every_output_and_an_offline_wandb_run(tmp_path, offli
         assert key in saved
     assert 0.0 <= saved["pruned"]["accuracy"] <= 1.0
     assert saved["pruned"]["params"] <= saved["baseline"]["params"]
-    pruned = torch.load(tmp_path / "run" / "pruned.pt", weights_only=False)
+    pruned = load_pruned(tmp_path / "run" / "pruned.pt")
     kept_total = sum(k for k, _ in saved["kept"].values())
     widths = sum(
         m.out_channels if isinstance(m, torch.nn.Conv2d) else m.out_features
@@ -70,7 +72,7 @@ def test_a_run_refused_for_its_settings_leaves_no_folder(tmp_path, change, messa
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"lam": -1.0}, "lam must be a finite number > 0"),
+        ({"lam": -1.0}, "lam must be > 0 and <= 1e"),
         ({"target_params": 1.5}, r"target fraction must be in \(0, 1\]"),
         ({"policy_epochs": 0}, "policy_epochs must be > 0"),
     ],
@@ -81,7 +83,7 @@ def test_bad_settings_are_refused(change, message):
 
 
 def _final_mask(run) -> torch.Tensor:
-    state = torch.load(run / "policy.pt", weights_only=False)
+    state = torch.load(run / "policy.pt", weights_only=True)
     return torch.sigmoid(state["weights"]) > 0.5
 
 
@@ -117,7 +119,7 @@ def test_stopped_run_resumes_to_the_uninterrupted_result(tmp_path, uninterrupted
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         state = stopped / "state.pt"
-        if state.exists() and phase in torch.load(state, weights_only=False):
+        if state.exists() and phase in torch.load(state, weights_only=True):
             break
         time.sleep(0.1)
     assert proc.poll() is None, f"the run ended before it could be stopped in {phase}"

@@ -11,7 +11,7 @@ from torch import nn
 from decore_env import models
 from decore_env.gates import ChannelGates
 from decore_env.metrics import count
-from decore_env.surgery import prune
+from decore_env.surgery import load_pruned, prune, save_pruned
 
 TOLERANCE = 1e-4
 FAST_SHAPE = {"resnet18": (3, 32, 32), "resnet50": (3, 32, 32), "mobilenet_v2": (3, 32, 32)}
@@ -134,11 +134,12 @@ def test_bad_keep_masks_are_refused_with_the_group_named():
         prune(model, keep, x)
 
 
-def test_pruned_model_saves_and_loads(tmp_path):
+def test_pruned_model_saves_and_loads_without_pickled_code(tmp_path):
     model, gates, x = _setup("resnet56")
-    pruned = prune(model, gates.split(_draw_mask(gates, 5, 0.6, 2)), x).eval()
-    torch.save(pruned, tmp_path / "pruned.pt")
-    loaded = torch.load(tmp_path / "pruned.pt", weights_only=False).eval()
+    keep = gates.split(_draw_mask(gates, 5, 0.6, 2))
+    pruned = prune(model, keep, x).eval()
+    save_pruned(tmp_path / "pruned.pt", pruned, keep, tuple(x.shape[1:]), "resnet56", 10)
+    loaded = load_pruned(tmp_path / "pruned.pt")
     with torch.no_grad():
         assert torch.equal(loaded(x), pruned(x))
 
