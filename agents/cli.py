@@ -40,7 +40,7 @@ class TrainConfig:
             "cifar10, cifar100, or an image folder DIR with train/<class>/ and test/<class>/"
         ),
     )
-    data_dir: str | None = dataclasses.field(
+    data_root: str | None = dataclasses.field(
         default=None,
         metadata=_help(
             "where torchvision data sets live (default $DECORE_DATA or ~/.cache/decore/data)"
@@ -187,7 +187,7 @@ def train_command(cfg: TrainConfig) -> int:
     except ValueError as exc:
         raise UsageError(f"--device: {exc}") from exc
     try:
-        splits = load_dataset(cfg.dataset, root=cfg.data_dir)
+        splits = load_dataset(cfg.dataset, root=cfg.data_root)
     except DatasetError as exc:
         raise UsageError(str(exc)) from exc
     torch.manual_seed(cfg.seed)

@@ -1,44 +1,68 @@
 """The compress pipeline: baseline -> policy -> threshold -> prune -> fine-tune -> report.
 
-A run lives in one folder. ``config.json`` fixes what the run is; ``state.pt`` is rewritten
-atomically after every epoch of every phase (baseline training, policy, fine-tuning: network,
-optimisers, samplers, data order, history), so a killed run continues with :func:`compress`
-``resume=True`` from its last epoch and, on the CPU, reaches the same result as an
-uninterrupted run.
+A run lives in one folder. ``config.json`` fixes what the run is; ``state.pt`` (one versioned
+writer, :class:`RunState`) is rewritten atomically after every epoch of every phase (baseline
+training, policy, fine-tuning: network, optimisers, samplers, data order, history), so a
+killed run continues with :func:`compress` ``resume=True`` from its last epoch and, on the
+CPU, reaches the same result as an uninterrupted run. The policy phase meets the task through
+the env built from the run's TaskSpec, like any other agent (:mod:`agents.policy_phase`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from agents.config import CompressConfig
 from agents.plots import plot_keep_probabilities, plot_kept_channels
-from agents.reinforce import DecoreAgent, ReinforceConfig, StepStats
+from agents.policy_phase import PolicyPhase
 from agents.report import hardware_info, summary_markdown, versions, write_json_atomic
-from agents.runs import RunFiles, RunLock, check_run, load_state
+from agents.runs import RunError, RunFiles, RunLock, check_run, load_state
 from agents.tracking import Tracker, open_tracker
 from decore_env import models
-from decore_env.budget import LambdaController
-from decore_env.core import CompressionCore
-from decore_env.data import DataSplits, TensorLoader, check_batch_fits, load_dataset
+from decore_env.data import DataSplits, check_batch_fits, load_dataset
 from decore_env.files import atomic_save, atomic_write, load_weights, resolve_device
-from decore_env.gates import ChannelGates
 from decore_env.metrics import count, latency_ms
 from decore_env.rewards import break_even_accuracy
+from decore_env.spec import derive_seed
 from decore_env.surgery import connected_keep, prune, save_pruned
 from decore_env.training import evaluate, fit
 
 TRAIN_BATCH_SIZE = 128
 """Batch size of baseline training and fine-tuning (our choice)."""
 WANDB_PROJECT = "decore"
+STATE_VERSION = 2
+"""Layout version of ``state.pt``; a run saved with another layout is not resumed."""
+
+
+class RunState:
+    """The one writer of ``state.pt``: named parts, kept together, saved atomically."""
+
+    def __init__(self, files: RunFiles, saved: dict) -> None:
+        if saved and saved.get("version") != STATE_VERSION:
+            raise RunError(
+                f"cannot resume {files.root}: its state.pt has layout version "
+                f"{saved.get('version', 1)}, this decore writes {STATE_VERSION}; start a new run"
+            )
+        self.files = files
+        self.parts: dict[str, Any] = saved or {"version": STATE_VERSION, "phases_s": {}}
+
+    @property
+    def phases(self) -> dict[str, float]:
+        """Seconds spent per phase (kept across resumes)."""
+        return self.parts["phases_s"]
+
+    def get(self, key: str) -> Any:
+        return self.parts.get(key)
+
+    def save(self, **parts: Any) -> None:
+        self.parts.update(parts)
+        atomic_save(self.parts, self.files.state)
 
 
 def _measure(model: nn.Module, splits: DataSplits, example: Tensor, device: torch.device) -> dict:
@@ -53,123 +77,6 @@ def _measure(model: nn.Module, splits: DataSplits, example: Tensor, device: torc
         "latency_ms": latency_ms(model, example, batch_size=1, device=device),
         "latency_ms_batch256": latency_ms(model, example, batch_size=256, device=device),
     }
-
-
-def _group_means(agent: DecoreAgent) -> np.ndarray:
-    """Mean keep probability of each group."""
-    gates = agent.core.gates
-    p = agent.keep_probabilities().cpu()
-    sums = torch.zeros(len(gates.groups)).index_add_(0, gates.group_of_agent, p)
-    return (sums / torch.tensor(gates.sizes)).numpy()
-
-
-class _PolicyPhase:
-    """Learns the keep policy epoch by epoch, saving ``state.pt`` after each epoch."""
-
-    def __init__(
-        self,
-        config: CompressConfig,
-        model: nn.Module,
-        splits: DataSplits,
-        example: Tensor,
-        device: torch.device,
-    ) -> None:
-        self.config = config
-        gates = ChannelGates(model, example)
-        loader = TensorLoader.training(splits, config.batch_size, device, seed=config.seed)
-        self.core = CompressionCore(
-            model, gates, loader, config.lam, config.joint_training, lr=config.joint_lr
-        )
-        self.agent = DecoreAgent(
-            self.core,
-            ReinforceConfig(
-                lr=config.agent_lr,
-                init_weight=config.init_weight,
-                baseline=config.reward_baseline,
-                normalize_rewards=config.normalize_rewards,
-                entropy_coef=config.entropy_coef,
-            ),
-            seed=config.seed,
-        )
-        budget = config.budget
-        self.controller = LambdaController(budget[1], config.lam) if budget else None
-        self.full_cost = gates.full_cost
-        self.epoch = 0
-        self.history: dict[str, list] = {"step": [], "group_keep": [], "lam": []}
-
-    def state_dict(self) -> dict:
-        return {
-            "epoch": self.epoch,
-            "agent": self.agent.state_dict(),
-            "core": self.core.state_dict(),
-            "controller": None if self.controller is None else self.controller.state_dict(),
-            "lam": self.core.lam,
-            "history": self.history,
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        self.epoch = state["epoch"]
-        self.agent.load_state_dict(state["agent"])
-        self.core.load_state_dict(state["core"])
-        if self.controller is not None:
-            self.controller.load_state_dict(state["controller"])
-        self.core.lam = state["lam"]
-        self.history = state["history"]
-
-    def _kept(self, resource: str) -> float:
-        """Kept fraction of ``resource`` in the network the policy would prune to now (the
-        p > 0.5 mask): the budget steers what is finally removed."""
-        params, macs = self.core.gates.cost(self.agent.final_mask())
-        value = params if resource == "params" else macs
-        return value.item() / self.full_cost[resource]
-
-    def on_step(self, stats: StepStats, tracker: Tracker, bar: tqdm) -> None:
-        if self.controller is not None:
-            resource = self.config.budget[0]
-            self.core.lam = self.controller.update(self._kept(resource))
-        bar.update()
-        if stats.step % self.config.log_every:
-            return
-        params, macs = self.core.gates.cost(self.agent.final_mask())
-        metrics = {
-            "policy/reward": stats.reward.item(),
-            "env/accuracy": stats.accuracy.item(),
-            "env/loss": stats.loss.item(),
-            "policy/keep_frac": stats.keep_frac.item(),
-            "policy/lam": self.core.lam,
-            "prune/params_frac": params.item() / self.full_cost["params"],
-            "prune/macs_frac": macs.item() / self.full_cost["macs"],
-        }
-        group_keep = _group_means(self.agent)
-        for group, value in zip(self.core.gates.groups, group_keep, strict=True):
-            metrics[f"policy/keep/{group.name}"] = float(value)
-        tracker.log(metrics, stats.step)
-        tracker.log_histogram("policy/keep_prob", stats.keep_prob.cpu(), stats.step)
-        self.history["step"].append(stats.step)
-        self.history["group_keep"].append(group_keep.tolist())
-        self.history["lam"].append(self.core.lam)
-        bar.set_postfix(
-            acc=f"{metrics['env/accuracy']:.3f}",
-            params=f"{metrics['prune/params_frac']:.3f}",
-            lam=f"{self.core.lam:.3g}",
-            refresh=False,
-        )
-
-    def run(self, save: Callable[[], None], tracker: Tracker, progress: bool) -> None:
-        """Learn the remaining epochs, calling ``save`` after each."""
-        steps = len(self.core.loader)
-        total = self.config.policy_epochs * steps
-        with tqdm(
-            total=total,
-            initial=self.epoch * steps,
-            desc="policy",
-            unit="step",
-            disable=not progress,
-        ) as bar:
-            while self.epoch < self.config.policy_epochs:
-                self.agent.learn(steps, lambda s: self.on_step(s, tracker, bar))
-                self.epoch += 1
-                save()
 
 
 def compress(
@@ -188,124 +95,131 @@ def compress(
     """
     config, files = check_run(config, Path(out), resume)
     device = resolve_device(config.device)
-    splits = load_dataset(config.dataset, root=config.data_dir)
+    splits = load_dataset(config.dataset, root=config.data_root)
     check_batch_fits(config.batch_size, splits)
-    example = torch.zeros(1, *splits.input_shape, device=device)
-    torch.manual_seed(config.seed)  # the initial weights of a baseline trained here
-    model = models.for_data(config.model, splits.num_classes, splits.input_shape).to(device)
+    torch.manual_seed(derive_seed(config.seed, "init"))  # a baseline trained here starts here
+    model = models.for_data(config.model, splits.num_classes, splits.input_shape)
     if config.checkpoint is not None:
         load_weights(model, config.checkpoint)
     with RunLock(files):
         if not resume:  # every setting checked: only now does the run folder fill
             check_run(config, files.root, resume=False)  # another run may have begun here
             write_json_atomic(files.config, config.to_dict())
-        saved = load_state(files, device)
-        return _run(config, files, saved, model, splits, example, device, wandb, progress, command)
+        state = RunState(files, load_state(files, device))
+        tracker = open_tracker(wandb, WANDB_PROJECT, config.to_dict(), files.root)
+        try:
+            return _Run(config, files, state, splits, device, progress).run(model, tracker, command)
+        finally:
+            tracker.finish()
 
 
-def _run(
-    config: CompressConfig,
-    files: RunFiles,
-    saved: dict,
-    model: nn.Module,
-    splits: DataSplits,
-    example: Tensor,
-    device: torch.device,
-    wandb: bool,
-    progress: bool,
-    command: str,
-) -> dict[str, Any]:
-    """The phases of a checked, locked run, continuing from ``saved``."""
-    phases: dict[str, float] = saved.get("phases_s", {})
-    tracker = open_tracker(wandb, WANDB_PROJECT, config.to_dict(), files.root)
+class _Run:
+    """The phases of one checked, locked run, continuing from its saved state."""
 
-    def train(
-        net: nn.Module, epochs: int, lr: float, key: str, policy: _PolicyPhase | None = None
+    def __init__(
+        self,
+        config: CompressConfig,
+        files: RunFiles,
+        state: RunState,
+        splits: DataSplits,
+        device: torch.device,
+        progress: bool,
     ) -> None:
-        """Baseline training or fine-tuning, resumable from ``state.pt[key]`` per epoch."""
+        self.config, self.files, self.state = config, files, state
+        self.splits, self.device, self.progress = splits, device, progress
+        self.example = torch.zeros(1, *splits.input_shape, device=device)
 
-        def save(fit_state: dict) -> None:
-            state = {"phases_s": phases, key: fit_state}
-            if policy is not None:
-                state["policy"] = policy.state_dict()
-            atomic_save(state, files.state)
-
+    def train(self, net: nn.Module, epochs: int, lr: float, key: str) -> None:
+        """Baseline training or fine-tuning, resumable from the state's ``key`` per epoch."""
         fit(
             net,
-            splits,
+            self.splits,
             epochs,
             lr,
             TRAIN_BATCH_SIZE,
-            config.weight_decay,
-            device,
-            config.seed,
-            progress=progress,
-            resume=saved.get(key),
-            on_epoch=save,
+            self.config.weight_decay,
+            self.device,
+            self.config.seed,
+            progress=self.progress,
+            resume=self.state.get(key),
+            on_epoch=lambda fit_state: self.state.save(**{key: fit_state}),
         )
 
-    try:
-        start = time.perf_counter()
-        if config.checkpoint is None and files.baseline.is_file():
+    def baseline(self, model: nn.Module) -> str | Path:
+        """The baseline weights (given, saved by an earlier attempt, or trained now)."""
+        config, files = self.config, self.files
+        if config.checkpoint is not None:
+            return config.checkpoint
+        if files.baseline.is_file():
             load_weights(model, files.baseline)
-        elif config.checkpoint is None:
-            train(model, config.baseline_epochs, config.baseline_lr, "baseline_fit")
-            atomic_save({"model": config.model, "state_dict": model.state_dict()}, files.baseline)
-            phases["baseline"] = time.perf_counter() - start
-            atomic_save({"phases_s": phases}, files.state)
-        model.to(device)
-        baseline = _measure(model, splits, example, device)
+            return files.baseline
+        start = time.perf_counter()
+        self.train(model, config.baseline_epochs, config.baseline_lr, "baseline_fit")
+        atomic_save({"model": config.model, "state_dict": model.state_dict()}, files.baseline)
+        self.state.phases["baseline"] = time.perf_counter() - start
+        self.state.save(baseline_fit=None)
+        return files.baseline
 
-        policy = _PolicyPhase(config, model, splits, example, device)
-        if "policy" in saved:
-            policy.load_state_dict(saved["policy"])
+    def policy(self, checkpoint: str | Path, tracker: Tracker) -> PolicyPhase:
+        """The policy phase, learnt to its last epoch (resumed where it stopped)."""
+        phase = PolicyPhase(self.config, checkpoint)
+        if self.state.get("policy") is not None:
+            phase.load_state_dict(self.state.get("policy"))
         clock = [time.perf_counter()]
 
-        def save_state() -> None:
+        def save() -> None:
             now = time.perf_counter()
+            phases = self.state.phases
             phases["policy"] = phases.get("policy", 0.0) + now - clock[0]
             clock[0] = now
-            atomic_save({"policy": policy.state_dict(), "phases_s": phases}, files.state)
+            self.state.save(policy=phase.state_dict())
 
-        policy.run(save_state, tracker, progress)
-        policy.agent.save(files.root / "policy.pt")
+        phase.run(save, tracker, self.progress)
+        phase.agent.save(self.files.root / "policy.pt")
+        return phase
+
+    def run(self, model: nn.Module, tracker: Tracker, command: str) -> dict[str, Any]:
+        config, phases = self.config, self.state.phases
+        model.to(self.device)
+        checkpoint = self.baseline(model)
+        baseline = _measure(model, self.splits, self.example, self.device)
+        policy = self.policy(checkpoint, tracker)
 
         start = time.perf_counter()
-        gates = policy.core.gates
-        keep = connected_keep(gates.split(policy.agent.final_mask()), gates.groups, model)
-        pruned = prune(model.eval(), keep, example)
+        trained = policy.base.core.model.eval()  # jointly trained with the agents
+        gates = policy.base.core.gates
+        keep = connected_keep(gates.split(policy.final_mask()), gates.groups, trained)
+        pruned = prune(trained, keep, self.example)
         phases["prune"] = time.perf_counter() - start
         start = time.perf_counter()
         if config.finetune_epochs:
-            train(pruned, config.finetune_epochs, config.finetune_lr, "finetune_fit", policy)
+            self.train(pruned, config.finetune_epochs, config.finetune_lr, "finetune_fit")
         phases["finetune"] = time.perf_counter() - start
         pruned.eval()
         report = _report(
             config,
             command,
             baseline,
-            _measure(pruned, splits, example, device),
+            _measure(pruned, self.splits, self.example, self.device),
             kept_channels(pruned, gates.groups),
-            policy.core.lam,
+            policy.base.lam,
             phases,
-            splits,
+            self.splits,
         )
-        _write_outputs(files, report, pruned, keep, policy, splits)
-        tracker.summary({f"prune/{k}": v for k, v in report["pruned"].items()})
-        tracker.log_table(
-            "summary",
-            ["", "accuracy", "params", "macs", "latency_ms"],
-            [
-                [row, *(report[row][k] for k in ("accuracy", "params", "macs", "latency_ms"))]
-                for row in ("baseline", "pruned")
-            ],
-        )
-        tracker.log_artifact(
-            "pruned", "model", [files.root / "pruned.pt", files.root / "report.json"]
-        )
+        _write_outputs(self.files, report, pruned, keep, policy, self.splits)
+        _track_results(tracker, report, self.files)
         return report
-    finally:
-        tracker.finish()
+
+
+def _track_results(tracker: Tracker, report: dict, files: RunFiles) -> None:
+    tracker.summary({f"prune/{k}": v for k, v in report["pruned"].items()})
+    columns = ("accuracy", "params", "macs", "latency_ms")
+    tracker.log_table(
+        "summary",
+        ["", *columns],
+        [[row, *(report[row][k] for k in columns)] for row in ("baseline", "pruned")],
+    )
+    tracker.log_artifact("pruned", "model", [files.root / "pruned.pt", files.root / "report.json"])
 
 
 def kept_channels(pruned: nn.Module, groups: list) -> dict[str, list[int]]:
@@ -356,7 +270,7 @@ def _write_outputs(
     report: dict,
     pruned: nn.Module,
     keep: dict[str, Tensor],
-    policy: _PolicyPhase,
+    policy: PolicyPhase,
     splits: DataSplits,
 ) -> None:
     root = files.root
@@ -369,7 +283,7 @@ def _write_outputs(
         plot_keep_probabilities(
             np.asarray(history["step"]),
             np.asarray(history["group_keep"]),
-            [g.name for g in policy.core.gates.groups],
+            [g.name for g in policy.base.core.gates.groups],
             root / "keep_probabilities.png",
         )
     atomic_write(root / "summary.md", lambda f: f.write(summary_markdown(report).encode()))

@@ -1,9 +1,10 @@
 """The native DECORE agent: one Bernoulli keep-policy per channel, trained by REINFORCE.
 
 All agents of a network are one weight vector ``w`` on the device; channel j is kept with
-probability sigmoid(w_j). Each step samples one mask per image of the batch (an N x n_agents
-matrix of independent draws), scores every mask in one forward pass on the environment's
-tensor-level core, and takes one Adam step on
+probability sigmoid(w_j). Each step samples one mask per sub-env of the native vector env (an
+N x n_agents matrix of independent draws; with ``samples_per_mask=1`` one mask per image, as
+in the paper), scores them with one ``env.step`` (one forward pass), reads the per-group
+rewards from ``info["group_rewards"]`` and takes one Adam step on
 
     loss(w) = -(1/N) sum_b sum_i R(b, i) * log pi(a_bi)
     log pi(a_bi) = sum_{j in group i} a_bj log p_j + (1 - a_bj) log(1 - p_j)
@@ -23,13 +24,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from decore_env.core import CompressionCore, Scored
+from agents.config import PAPER_INIT_WEIGHT, PAPER_LR
 from decore_env.files import atomic_save, read_tensors
+from decore_env.spec import derive_seed
 
-PAPER_LR = 0.01
-"""Adam learning rate of the agents (paper)."""
-PAPER_INIT_WEIGHT = 6.9
-"""Initial policy weight: keep probability sigmoid(6.9) = 0.999 (both re-implementations)."""
 KEEP_THRESHOLD = 0.5
 """Channels whose final keep probability is at most this are removed (paper)."""
 
@@ -64,13 +62,13 @@ class ReinforceConfig:
 class StepStats:
     """One policy update, as device tensors (read them only when you log: reading syncs)."""
 
-    step: int
+    step: int  # scored (mask, image) pairs so far, the unit of work of every agent
     reward: Tensor  # mean over samples of the reward summed over groups
     accuracy: Tensor  # fraction of samples the masked network got right
     keep_frac: Tensor  # mean sampled keep fraction over all agents
     keep_prob: Tensor  # (n_agents,) keep probabilities after the update
     loss: Tensor  # network cross-entropy on the masked batch
-    lam: float
+    lam: Tensor  # the lambda the step was scored with
 
 
 Callback = Callable[[StepStats], bool | None]
@@ -92,42 +90,49 @@ def reinforce_loss(
     return -(log_prob * advantages[:, group_of_agent]).sum(1).mean()
 
 
-def _core_of(env: Any) -> CompressionCore:
-    """The tensor-level core behind a DECORE env, vector env or wrapper, or the core itself."""
-    if isinstance(env, CompressionCore):
-        return env
-    core = getattr(getattr(env, "unwrapped", env), "core", None)
-    if not isinstance(core, CompressionCore):
+def _native_vector_env(env: Any) -> Any:
+    """``env`` if it is (a wrapper of) the native DECORE vector env with tensor outputs."""
+    from decore_env.vector import DecoreCompressVectorEnv
+
+    base = getattr(env, "unwrapped", None)
+    if not isinstance(base, DecoreCompressVectorEnv):
         raise TypeError(
-            f"{type(env).__name__} is not a DECORE environment; pass a DecoreCompress env, "
-            "its vector env, or a CompressionCore"
+            f"{type(env).__name__} is not a DECORE vector env; pass "
+            'gym.make_vec("DecoreCompress-v0", num_envs=N, vectorization_mode='
+            '"vector_entry_point", tensors=True) or a wrapper of it'
         )
-    return core
+    if not base.tensors:
+        raise ValueError("the native agent needs the vector env's tensor outputs: tensors=True")
+    return base
 
 
 class DecoreAgent:
     """Vectorized REINFORCE over every channel of a network, with the SB3 agent surface.
 
-    :param env: a DecoreCompress env (single or vector) or its ``CompressionCore``; the agent
-        drives the core directly, one mask per image of each batch, no host copies.
+    :param env: the native vector env (``tensors=True``; ``observe=False`` saves building
+        observations the agent never reads), or any wrapper of it: the agent steps ``env``
+        itself, so wrappers (budget, logging) act on it as on any agent.
     :param config: agent settings (defaults: the paper).
-    :param seed: seeds the action sampling.
+    :param seed: the run's seed; the action sampler's seed is derived from it.
     """
 
     def __init__(self, env: Any, config: ReinforceConfig | None = None, seed: int = 0) -> None:
-        self.core = _core_of(env)
+        self.env = env
+        self.base = _native_vector_env(env)
         self.config = config or ReinforceConfig()
-        device = self.core.device
-        n_agents = self.core.gates.n_agents
+        core = self.base.core
+        device = core.device
         self.weights = torch.full(
-            (n_agents,), self.config.init_weight, device=device, requires_grad=True
+            (core.gates.n_agents,), self.config.init_weight, device=device, requires_grad=True
         )
         self.optimizer = torch.optim.Adam([self.weights], lr=self.config.lr)
-        self.generator = torch.Generator(device).manual_seed(seed)
-        n_groups = self.core.n_groups
+        self.generator = torch.Generator(device).manual_seed(derive_seed(seed, "actions"))
+        self.group_of_agent = core.group_of_agent
+        n_groups = core.n_groups
         self.reward_mean = torch.zeros(n_groups, device=device)
         self.reward_var = torch.ones(n_groups, device=device)
         self.num_timesteps = 0
+        self.pairs_per_step = core.loader.batch_size
 
     # ------------------------------------------------------------------ policy
     def keep_probabilities(self) -> Tensor:
@@ -160,14 +165,19 @@ class DecoreAgent:
 
     # ---------------------------------------------------------------- learning
     def train_step(self) -> StepStats:
-        """Sample one mask per image of the next batch, score them, update the policy."""
-        core, config = self.core, self.config
-        batch = core.loader.batch_size
+        """Sample one mask per sub-env, score them with one env step, update the policy.
+
+        A vector env's autoreset step (after a truncation) scores nothing: it is stepped
+        through and the masks are sampled again.
+        """
+        config = self.config
         p = torch.sigmoid(self.weights.detach())
-        actions = torch.bernoulli(p.expand(batch, -1), generator=self.generator)
-        scored: Scored = core.step(actions)
-        advantages = self._advantages(scored.group_rewards)
-        loss = reinforce_loss(self.weights, actions, advantages, core.group_of_agent)
+        info: dict = {}
+        while "group_rewards" not in info:
+            actions = torch.bernoulli(p.expand(self.base.num_envs, -1), generator=self.generator)
+            *_, info = self.env.step(actions.bool())
+        advantages = self._advantages(info["group_rewards"])
+        loss = reinforce_loss(self.weights, actions, advantages, self.group_of_agent)
         if config.entropy_coef:
             probs = torch.sigmoid(self.weights)
             entropy = nn.functional.binary_cross_entropy(probs, probs, reduction="sum")
@@ -175,15 +185,16 @@ class DecoreAgent:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        self.num_timesteps += 1
+        self.num_timesteps += self.pairs_per_step
+        self.base.report_architecture(self.final_mask())
         return StepStats(
             step=self.num_timesteps,
-            reward=scored.group_rewards.sum(1).mean(),
-            accuracy=scored.correct.float().mean(),
+            reward=info["group_rewards"].sum(1).mean(),
+            accuracy=info["accuracy"].mean(),
             keep_frac=actions.mean(),
             keep_prob=self.keep_probabilities(),
-            loss=scored.loss,
-            lam=core.lam,
+            loss=info["loss"][0],
+            lam=info["lam"][0],
         )
 
     def _advantages(self, rewards: Tensor) -> Tensor:
@@ -199,11 +210,21 @@ class DecoreAgent:
             out = out / (self.reward_var.sqrt() + 1e-8)
         return out
 
-    def learn(self, total_steps: int, callback: Callback | None = None) -> DecoreAgent:
-        """Run ``total_steps`` policy updates (one batch each); the callback may stop early."""
-        if total_steps < 0:
-            raise ValueError(f"total_steps must be >= 0, got {total_steps}")
-        for _ in range(total_steps):
+    def learn(self, total_timesteps: int, callback: Callback | None = None) -> DecoreAgent:
+        """Score ``total_timesteps`` (mask, image) pairs, one policy update per env step of
+        ``pairs_per_step`` pairs; the callback may stop early.
+
+        ``total_timesteps`` must be a multiple of ``pairs_per_step`` (num_envs x
+        samples_per_mask), so that exactly that many pairs are scored.
+        """
+        if isinstance(total_timesteps, bool) or total_timesteps < 0:
+            raise ValueError(f"total_timesteps must be >= 0, got {total_timesteps!r}")
+        if total_timesteps % self.pairs_per_step:
+            raise ValueError(
+                f"total_timesteps {total_timesteps} is not a multiple of the {self.pairs_per_step}"
+                " (mask, image) pairs one step scores; round it to a multiple"
+            )
+        for _ in range(total_timesteps // self.pairs_per_step):
             stats = self.train_step()
             if callback is not None and callback(stats) is False:
                 break
@@ -237,7 +258,8 @@ class DecoreAgent:
 
     @classmethod
     def load(cls, path: str | os.PathLike, env: Any, seed: int = 0) -> DecoreAgent:
-        """An agent on ``env`` with the policy, optimiser and sampler state saved at ``path``."""
+        """An agent on ``env`` with the policy, optimiser and sampler state saved at ``path``
+        (read as tensors only: a file cannot run code)."""
         state = read_tensors(path)
         agent = cls(env, ReinforceConfig(**state["config"]), seed=seed)
         agent.load_state_dict(state)

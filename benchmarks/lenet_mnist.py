@@ -206,7 +206,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     root = prepare_mnist(args.mnist_raw, args.data_root)
-    base = replace(LENET_MNIST, data_dir=str(root))
+    base = replace(LENET_MNIST, data_root=str(root))
     command = shlex.join([sys.executable, *sys.argv])
     if args.budgets:
         jobs = [

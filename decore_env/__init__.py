@@ -1,20 +1,21 @@
 """DECORE compression as a Gymnasium environment: channel groups, masks, real channel removal.
 
-Importing the package registers ``DecoreCompress-v0`` and ``DecoreCompressLeNet-v0``; the env
-modules (and torch) load only when an env is made, so ``import decore_env`` stays fast.
+Importing the package registers ``DecoreCompress-v0`` (the default task: LeNet-5 on the
+embedded MNIST subset), its alias ``DecoreCompressLeNet-v0`` and the paper's task ids
+(:data:`decore_env.tasks.TASKS`); the env modules (and torch) load only when an env is made,
+so ``import decore_env`` stays fast.
 """
 
 import gymnasium as gym
 
+from decore_env.tasks import TASKS
+
 __version__ = "0.1.0"
 
-gym.register(
-    id="DecoreCompress-v0",
-    entry_point="decore_env.env:DecoreCompressEnv",
-    vector_entry_point="decore_env.vector:DecoreCompressVectorEnv",
-)
-gym.register(
-    id="DecoreCompressLeNet-v0",
-    entry_point="decore_env.lenet_env:lenet_env",
-    vector_entry_point="decore_env.lenet_env:lenet_vector_env",
-)
+for _task_id, _task in TASKS.items():
+    gym.register(
+        id=_task_id,
+        entry_point="decore_env.env:make_env",
+        vector_entry_point="decore_env.vector:make_vector_env",
+        kwargs=dict(_task.kwargs),
+    )

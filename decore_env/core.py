@@ -17,14 +17,7 @@ from decore_env.checks import check_lam
 from decore_env.data import TensorLoader
 from decore_env.gates import ChannelGates
 from decore_env.rewards import group_rewards
-
-JOINT_LR = 0.01
-"""SGD learning rate of the network weights during joint training (our choice: the paper
-trains the network jointly with SGD but gives no rate; 0.01 suits a pretrained network)."""
-JOINT_MOMENTUM = 0.9
-"""SGD momentum of the network weights during joint training (our choice)."""
-JOINT_WEIGHT_DECAY = 5e-4
-"""Weight decay of the network weights during joint training (our choice, the usual CIFAR value)."""
+from decore_env.spec import JOINT_LR, JOINT_MOMENTUM, JOINT_WEIGHT_DECAY
 
 
 @dataclass(frozen=True)
@@ -70,7 +63,8 @@ class CompressionCore:
         self.model = model.to(self.device)
         self.gates = gates
         self.loader = loader
-        self.lam = check_lam(lam)
+        self.lam_tensor = torch.tensor(check_lam(lam), device=self.device)
+        """lambda as a 0-d tensor on the device: budget control changes it without a sync."""
         self.train_network = train_network
         self.n_groups = len(gates.groups)
         self.group_of_agent = gates.group_of_agent.to(self.device)
@@ -80,6 +74,15 @@ class CompressionCore:
             else None
         )
         self._initial = self.state_dict()
+
+    @property
+    def lam(self) -> float:
+        """The penalty of a wrong prediction (reading it copies one number from the device)."""
+        return float(self.lam_tensor)
+
+    @lam.setter
+    def lam(self, value: float) -> None:
+        self.lam_tensor.fill_(check_lam(value))
 
     # ------------------------------------------------------------------ scoring
     def step(self, masks: Tensor) -> Scored:
@@ -114,7 +117,9 @@ class CompressionCore:
                 logits = self.model(images)
             loss = nn.functional.cross_entropy(logits, labels)
         correct = logits.detach().argmax(1) == labels
-        rewards = group_rewards(per_sample, correct, self.group_of_agent, self.n_groups, self.lam)
+        rewards = group_rewards(
+            per_sample, correct, self.group_of_agent, self.n_groups, self.lam_tensor
+        )
         kept = self.gates.kept_per_group(per_sample)
         return Scored(correct, rewards, kept, loss.detach())
 
@@ -136,11 +141,8 @@ class CompressionCore:
         self.loader.load_state_dict(state["loader"])
 
     def restore_initial(self, seed: int | None = None) -> None:
-        """Back to the network and optimiser the core started with; reseed the data order."""
-        state = copy.deepcopy(self._initial)
-        self.load_state_dict(state)
+        """Back to the network and optimiser the core started with; with ``seed``, restart
+        the data order and the augmentation from it."""
+        self.load_state_dict(copy.deepcopy(self._initial))
         if seed is not None:
-            self.loader.generator.manual_seed(seed)
-            self.loader.load_state_dict(
-                {**self.loader.state_dict(), "perm": None, "pos": 0, "epoch": 0}
-            )
+            self.loader.reseed(seed)

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from decore_env.spec import derive_seed
+
 DATASET_NAMES = ("embedded", "mnist", "fashion_mnist", "cifar10", "cifar100")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 FOLDER_LAYOUT = "DIR/train/<class>/<image> and DIR/test/<class>/<image> (or DIR/val/...)"
@@ -171,7 +173,7 @@ def _load_torchvision(name: str, root: Path, download: bool) -> DataSplits:
         )
         raise DatasetError(
             f"data set {name!r} not found in {root} and could not be downloaded ({reason}); "
-            f"put the files in {root / layout}, or pass --data-dir DIR (or set DECORE_DATA) "
+            f"put the files in {root / layout}, or pass --data-root DIR (or set DECORE_DATA) "
             "to the folder that holds them"
         ) from exc
     return _splits(
@@ -282,8 +284,8 @@ class TensorLoader:
     Iterating runs to the end of the current epoch (a fresh, reshuffled epoch when none is
     open), so a loader restored with :meth:`load_state_dict` continues mid-epoch.
     :meth:`next_batch` samples endlessly across epochs. The order and the augmentation come from
-    one ``torch.Generator`` on ``device`` seeded with ``seed``: the same seed on the same device
-    gives the same batches.
+    two ``torch.Generator``s on ``device`` whose seeds are derived from ``seed`` (one for the
+    order, one for the augmentation): the same seed on the same device gives the same batches.
     """
 
     def __init__(
@@ -313,10 +315,10 @@ class TensorLoader:
         shape = (1, -1, 1, 1)
         self._shift = torch.tensor(mean, device=self.device).view(shape) * 255
         self._scale = 1 / (torch.tensor(std, device=self.device).view(shape) * 255)
-        self.generator = torch.Generator(self.device).manual_seed(seed)
-        self.epoch = 0
+        self.generator = torch.Generator(self.device)
+        self.augment_generator = torch.Generator(self.device)
         self._perm: Tensor | None = None
-        self._pos = 0
+        self.reseed(seed)
         if len(self) == 0:
             raise ValueError(f"{len(self.x)} samples make no batch of {batch_size} (drop_last)")
 
@@ -371,6 +373,7 @@ class TensorLoader:
         """Everything needed to continue the same sequence of batches."""
         return {
             "generator": self.generator.get_state(),
+            "augment_generator": self.augment_generator.get_state(),
             "perm": None if self._perm is None else self._perm.cpu(),
             "pos": self._pos,
             "epoch": self.epoch,
@@ -378,9 +381,16 @@ class TensorLoader:
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
+        self.augment_generator.set_state(state["augment_generator"])
         self._perm = None if state["perm"] is None else state["perm"].to(self.device)
         self._pos = state["pos"]
         self.epoch = state["epoch"]
+
+    def reseed(self, seed: int) -> None:
+        """Restart from a fresh epoch with order and augmentation seeded from ``seed``."""
+        self.generator.manual_seed(derive_seed(seed, "data"))
+        self.augment_generator.manual_seed(derive_seed(seed, "augment"))
+        self._perm, self._pos, self.epoch = None, 0, 0
 
     def _new_epoch(self) -> None:
         n = len(self.x)
@@ -398,12 +408,13 @@ class TensorLoader:
             b, _, h, w = x.shape
             x = torch.nn.functional.pad(x, (pad, pad, pad, pad))
             dy, dx = torch.randint(
-                0, 2 * pad + 1, (2, b, 1), generator=self.generator, device=self.device
+                0, 2 * pad + 1, (2, b, 1), generator=self.augment_generator, device=self.device
             )
             rows = dy + torch.arange(h, device=self.device)
             cols = torch.arange(w, device=self.device).expand(b, w)
             if flip:
-                mirrored = torch.rand(b, 1, generator=self.generator, device=self.device) < 0.5
+                flips = torch.rand(b, 1, generator=self.augment_generator, device=self.device)
+                mirrored = flips < 0.5
                 cols = torch.where(mirrored, w - 1 - cols, cols)
             cols = dx + cols
             batch = torch.arange(b, device=self.device).view(b, 1, 1)

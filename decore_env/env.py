@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 from gymnasium import spaces
 
-from decore_env.observation import KEEP_DECAY
-from decore_env.task import (
-    DEFAULT_BATCH,
-    DEFAULT_LAM,
-    CheckpointArg,
-    CompressionTask,
-    DatasetArg,
-    ModelArg,
-    StepResult,
-    TaskView,
-    build_core,
-)
+from decore_env.budget import BudgetWrapper
+from decore_env.spec import TaskSpec, spec_from
+from decore_env.task import StepResult, build_task
+from decore_env.view import TaskView
 
 
 class DecoreCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
@@ -84,34 +74,43 @@ class DecoreCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
     ## Arguments
 
     ```python
-    gym.make("DecoreCompress-v0", model="vgg16", dataset="cifar10", checkpoint="vgg16.pt", lam=200)
+    gym.make("DecoreCompress-v0")  # the default task: LeNet-5, embedded MNIST subset, lam 6
+    gym.make("DecoreCompress-v0", spec=TaskSpec(model="vgg16", dataset="cifar10",
+                                                checkpoint="vgg16.pt", lam=200))
+    gym.make("DecoreCompress-v0", model="vgg16", dataset="cifar10", checkpoint="vgg16.pt")
     ```
 
-    - ``model``: registry name (``decore_env.models.MODEL_NAMES``) or an ``nn.Module`` (copied).
-    - ``checkpoint``: trained weights, a state-dict file or mapping. Without one, and with a
-      frozen network, the rewards are meaningless: a warning says so.
-    - ``dataset``: a name from ``decore_env.data.DATASET_NAMES``, an ImageFolder-style path, or
-      a ``decore_env.data.DataSplits``; ``data_root`` is where torchvision sets are stored.
-    - ``lam``: the penalty of a wrong prediction, finite and > 0 (settable: ``env.unwrapped.lam``).
-    - ``batch_size``: images scored per step (default 256, the paper's).
-    - ``train_network``: also take one SGD step on the network weights per step, on the same
-      masked forward pass (the paper's joint training); default False, the network frozen in
-      eval mode.
-    - ``device``: default CUDA when available, else the CPU.
-    - ``episode_steps``: steps per episode; default one pass over the training split.
-    - ``keep_decay``: decay of the "kept recently" averages of the observation.
-    - ``augment``: the data set's on-device training augmentation (random crops, flips).
-    - ``render_mode``: ``"ansi"`` renders a kept / total table per group of the last mask.
+    Every field of :class:`~decore_env.spec.TaskSpec` (its docstrings say what each does), as
+    ``spec=`` and/or as keywords (keywords override the spec's fields); and ``render_mode``:
+    ``"ansi"`` renders a kept / total table per group of the last mask. The ones met first:
 
-    ``DecoreCompressLeNet-v0`` is this env with LeNet-5 on the embedded MNIST subset, on the
-    CPU, ``lam=20``, and weights trained on first use and cached
-    (:mod:`decore_env.lenet_env`); every argument can be overridden.
+    - ``model``: registry name (``decore_env.models.MODEL_NAMES``) or an ``nn.Module`` (copied).
+    - ``checkpoint``: trained weights. A registry network without one is refused with the
+      ``decore train`` command that makes them, except in the default task (weights trained on
+      first use and cached) and with ``train_baseline=True``.
+    - ``dataset``: a name from ``decore_env.data.DATASET_NAMES``, an ImageFolder-style path, or
+      a ``decore_env.data.DataSplits``.
+    - ``lam``: the penalty of a wrong prediction, in (0, 1e6] (settable: ``env.unwrapped.lam``).
+    - ``target_params`` / ``target_macs``: budget mode. ``gym.make`` then wraps the env in
+      :class:`~decore_env.budget.BudgetWrapper`, which adapts lambda towards that kept
+      fraction; the bare class ignores them.
+    - ``batch_size``: images scored per step (default 256, the paper's).
+    - ``train_network``: also take one SGD step on the network per step, on the same masked
+      forward pass (the paper's joint training); default False, the network frozen in eval mode.
+    - ``observe``: False returns empty observations (shape (0,)), for agents that never read
+      them; nothing is computed for them.
+
+    Registered ids (``decore tasks`` lists them): ``DecoreCompress-v0`` (the default task;
+    ``DecoreCompressLeNet-v0`` is an alias), and the paper's settings
+    ``DecoreCompress-VGG16-CIFAR10-v0``, ``DecoreCompress-ResNet56-CIFAR10-v0`` (lambda 200) and
+    ``DecoreCompress-ResNet50-ImageNet-v0`` (lambda 6, ``dataset=`` an ImageNet folder), which
+    need a checkpoint.
 
     ## Vectorized environment
 
     ``gym.make_vec("DecoreCompress-v0", num_envs=N, vectorization_mode="vector_entry_point")``
     gives :class:`~decore_env.vector.DecoreCompressVectorEnv`: N masks scored in one batched
-    forward pass, each on its own ``samples_per_env`` images of a shared batch (the paper's
+    forward pass, each on its own ``samples_per_mask`` images of a shared batch (the paper's
     per-sample masks), no Python loop over the sub-envs. Sub-envs reset and truncate together
     (``AutoresetMode.NEXT_STEP``); ``tensors=True`` returns torch tensors on the device. With a
     frozen network a sub-env's rewards equal a single env's for the same mask and images; with
@@ -120,43 +119,24 @@ class DecoreCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
 
     ## Version History
 
-    - v0: initial version.
+    - v0: initial version. Defaults now give the default task (LeNet-5 on the embedded
+      MNIST subset, lambda 6; earlier builds defaulted to VGG16 on CIFAR-10), arguments are
+      the fields of ``TaskSpec``, ``info`` gained ``loss``; ``DecoreCompressLeNet-v0`` remains
+      as an alias of the default task.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(
-        self,
-        model: ModelArg = "vgg16",
-        checkpoint: CheckpointArg = None,
-        dataset: DatasetArg = "cifar10",
-        lam: float = DEFAULT_LAM,
-        batch_size: int = DEFAULT_BATCH,
-        train_network: bool = False,
-        device: str | torch.device | None = None,
-        episode_steps: int | None = None,
-        keep_decay: float = KEEP_DECAY,
-        augment: bool = False,
-        data_root: str | Path | None = None,
-        render_mode: str | None = None,
+        self, spec: TaskSpec | None = None, render_mode: str | None = None, **fields: Any
     ) -> None:
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'ansi'; got {render_mode!r}")
-        core = build_core(
-            model,
-            checkpoint,
-            dataset,
-            lam,
-            batch_size,
-            train_network,
-            device,
-            augment,
-            data_root,
-        )
-        self.task = CompressionTask(core, 1, episode_steps, keep_decay)
+        self.task = build_task(spec_from(spec, fields))
         self.render_mode = render_mode
-        self.action_space = spaces.MultiBinary(core.gates.n_agents)
-        self.observation_space = spaces.Box(0.0, 1.0, (self.layout.size,), np.float32)
+        self.action_space = spaces.MultiBinary(self.core.gates.n_agents)
+        size = self.task.observation_size
+        self.observation_space = spaces.Box(0.0, 1.0, (size,), np.float32)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -171,7 +151,7 @@ class DecoreCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
             float(result.reward[0]),
             False,
             result.truncated,
-            _single_info(result, self.lam),
+            _single_info(result),
         )
 
     def render(self) -> str | None:
@@ -181,10 +161,20 @@ class DecoreCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
         return self.task.render_table()
 
 
-def _single_info(result: StepResult, lam: float) -> dict[str, Any]:
+def make_env(spec: TaskSpec | None = None, **kwargs: Any) -> gym.Env:
+    """Entry point of the registered ids: the env, in a BudgetWrapper when the spec sets a
+    budget target."""
+    env = DecoreCompressEnv(spec, **kwargs)
+    if env.task_spec.budget is None:
+        return env
+    resource, target = env.task_spec.budget
+    return BudgetWrapper(env, target, resource)
+
+
+def _single_info(result: StepResult) -> dict[str, Any]:
     """Row 0 of the step's info as numpy arrays (per group) and Python scalars."""
     info = {}
-    for key, value in result.info(lam).items():
+    for key, value in result.info().items():
         row = value[0].cpu()
         info[key] = row.numpy() if row.dim() else row.item()
     return info

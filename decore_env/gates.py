@@ -271,12 +271,19 @@ class ChannelGates:
         parts = torch.split(flat[0] > 0.5, list(self.sizes))
         return {g.name: p.cpu() for g, p in zip(self.groups, parts, strict=True)}
 
+    def group_sums(self, values: Tensor) -> Tensor:
+        """Per-agent values (..., n_agents) summed per group: (..., G)."""
+        out = torch.zeros(*values.shape[:-1], len(self.groups), device=values.device)
+        return out.index_add_(-1, self.group_of_agent.to(values.device), values.float())
+
+    def group_means(self, values: Tensor) -> Tensor:
+        """Per-agent values (..., n_agents) averaged per group: (..., G)."""
+        sizes = torch.tensor(self.sizes, dtype=torch.float32, device=values.device)
+        return self.group_sums(values) / sizes
+
     def kept_per_group(self, mask: Tensor) -> Tensor:
         """(N, G) number of kept channels per group."""
-        mask = self.check_mask(mask)
-        index = self.group_of_agent.to(mask.device).expand(mask.shape[0], -1)
-        out = torch.zeros(mask.shape[0], len(self.groups), device=mask.device)
-        return out.scatter_add_(1, index, mask)
+        return self.group_sums(self.check_mask(mask))
 
     def cost(self, mask: Tensor) -> tuple[Tensor, Tensor]:
         """(params, MACs) of the pruned networks the masks describe, each of shape (N,).

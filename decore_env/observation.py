@@ -37,13 +37,11 @@ import torch
 from torch import Tensor, nn
 
 from decore_env.core import CompressionCore
+from decore_env.spec import KEEP_DECAY
 
 GLOBAL_FEATURES = ("accuracy", "params_kept", "macs_kept")
 GROUP_FEATURES = ("position", "width", "params_share", "macs_share", "kept_recently")
 AGENT_FEATURES = ("weight_norm", "bn_scale", "kept_recently")
-KEEP_DECAY = 0.9
-"""Decay of the moving average behind "kept recently": it spans about 1 / (1 - 0.9) = 10 steps
-(our choice; the paper's agents observe nothing)."""
 
 _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)

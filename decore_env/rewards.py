@@ -14,9 +14,11 @@ import torch
 from torch import Tensor
 
 
-def accuracy_reward(correct: Tensor, lam: float) -> Tensor:
-    """R_acc(b): +1 for a correct prediction, -lam for a wrong one; shape of ``correct``."""
-    return torch.where(correct, 1.0, -lam).to(torch.float32)
+def accuracy_reward(correct: Tensor, lam: float | Tensor) -> Tensor:
+    """R_acc(b): +1 for a correct prediction, -lam for a wrong one; shape of ``correct``.
+    ``lam`` may be a 0-d tensor on ``correct``'s device (no host read)."""
+    penalty = torch.as_tensor(lam, dtype=torch.float32, device=correct.device)
+    return torch.where(correct, torch.ones((), device=correct.device), -penalty)
 
 
 def dropped_per_group(masks: Tensor, group_of_agent: Tensor, n_groups: int) -> Tensor:
@@ -27,7 +29,7 @@ def dropped_per_group(masks: Tensor, group_of_agent: Tensor, n_groups: int) -> T
 
 
 def group_rewards(
-    masks: Tensor, correct: Tensor, group_of_agent: Tensor, n_groups: int, lam: float
+    masks: Tensor, correct: Tensor, group_of_agent: Tensor, n_groups: int, lam: float | Tensor
 ) -> Tensor:
     """R(b, i) = R_C(b, i) * R_acc(b), shape (B, G)."""
     r_acc = accuracy_reward(correct, lam).unsqueeze(1)

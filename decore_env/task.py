@@ -1,84 +1,91 @@
-"""What the single and the vector env share: building the core, checking actions, one step.
+"""Build a task from a TaskSpec, and run it: M masks per step on one core.
 
-Both envs are views of one :class:`CompressionTask`: M masks per step on one core (M = 1 for
-:class:`~decore_env.env.DecoreCompressEnv`, M = N for the vector env). The task works on
-tensors on the core's device; the env classes only convert at the boundary.
+:func:`build_task` is the one door: the single env (M = 1), the vector env (M = N), the
+PettingZoo view and the pipeline all get their :class:`CompressionTask` from it. The task works
+on tensors on the core's device; the env classes only convert at the boundary.
 """
 
 from __future__ import annotations
 
 import copy
-import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from decore_env import models
-from decore_env.checks import check_lam, positive_int
 from decore_env.core import CompressionCore
 from decore_env.data import DataSplits, TensorLoader, check_batch_fits, load_dataset
 from decore_env.files import load_weights, resolve_device
-from decore_env.gates import ChannelGates, Group
-from decore_env.observation import KEEP_DECAY, ObservationBuilder, ObservationLayout
-
-DEFAULT_LAM = 200.0
-"""The paper's headline VGG16-BN run, DECORE-200."""
-DEFAULT_BATCH = 256
-"""Images per step: the paper's batch size."""
-
-ModelArg = str | nn.Module
-DatasetArg = str | Path | DataSplits
-CheckpointArg = str | Path | Mapping | None
+from decore_env.gates import ChannelGates
+from decore_env.observation import ObservationBuilder
+from decore_env.spec import TaskSpec
+from decore_env.weights import (
+    cached_baseline,
+    embedded_data,
+    is_default_task,
+    refuse_without_weights,
+)
 
 
-def build_core(
-    model: ModelArg,
-    checkpoint: CheckpointArg,
-    dataset: DatasetArg,
-    lam: float,
-    batch_size: int,
-    train_network: bool,
-    device: str | torch.device | None,
-    augment: bool,
-    data_root: str | Path | None,
-) -> CompressionCore:
-    """The core of an env: network (weights loaded), channel gates, device-resident batches.
+def load_splits(spec: TaskSpec) -> DataSplits:
+    """The data of ``spec`` (the embedded set is loaded once per process and shared)."""
+    if isinstance(spec.dataset, DataSplits):
+        return spec.dataset
+    if spec.dataset == "embedded":
+        return embedded_data()
+    return load_dataset(spec.dataset, spec.data_root)
 
-    A registry name builds a fresh network; an ``nn.Module`` is copied, so the caller's module
-    is never trained or moved. Warns when a frozen network has no trained weights: every mask
-    of a random network scores about chance, so the rewards say nothing about the channels.
-    """
-    check_lam(lam)
-    batch_size = positive_int("batch_size", batch_size)
-    splits = dataset if isinstance(dataset, DataSplits) else load_dataset(dataset, data_root)
+
+def build_network(spec: TaskSpec, splits: DataSplits) -> nn.Module:
+    """The network of ``spec`` with trained weights: a copy of a given module, or a registry
+    network with its checkpoint (cached for the default task or with ``train_baseline``)."""
+    if not isinstance(spec.model, str):
+        net = copy.deepcopy(spec.model)
+        if spec.checkpoint is not None:
+            load_weights(net, spec.checkpoint)
+        return net
+    net = models.for_data(spec.model, splits.num_classes, splits.input_shape)
+    checkpoint = spec.checkpoint
+    if checkpoint is None:
+        if not (spec.train_baseline or is_default_task(spec.model, spec.dataset)):
+            raise refuse_without_weights(spec.model, splits, str(spec.dataset))
+        checkpoint = cached_baseline(spec.model, splits, spec.seed, resolve_device(spec.device))
+    load_weights(net, checkpoint)
+    return net
+
+
+def build_core(spec: TaskSpec) -> CompressionCore:
+    """The core of ``spec``: network, channel gates and device-resident training batches."""
+    batch_size = spec.batch_size
+    splits = load_splits(spec)
     check_batch_fits(batch_size, splits)
-    if isinstance(model, str):
-        net = models.create(model, num_classes=splits.num_classes)
-        if checkpoint is None and not train_network:
-            warnings.warn(
-                f"model {model!r} has no checkpoint and the network is frozen: its weights are "
-                "random, so the rewards are meaningless; pass checkpoint=... (trained weights) "
-                "or train_network=True",
-                UserWarning,
-                stacklevel=3,
-            )
-    elif isinstance(model, nn.Module):
-        net = copy.deepcopy(model)
-    else:
-        raise ValueError(f"model must be a registry name or an nn.Module; got {type(model)}")
-    if checkpoint is not None:
-        load_weights(net, checkpoint)
-    device = resolve_device(device)
+    net = build_network(spec, splits)
+    device = resolve_device(spec.device)
     example = torch.zeros(1, *splits.input_shape, device=next(net.parameters()).device)
     gates = ChannelGates(net, example)
     cuda = device.type == "cuda"
     net.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
-    loader = TensorLoader.training(splits, batch_size, device, augment=augment)
-    return CompressionCore(net, gates, loader, lam, train_network)
+    loader = TensorLoader.training(splits, batch_size, device, augment=spec.augment)
+    return CompressionCore(
+        net,
+        gates,
+        loader,
+        spec.lam,
+        spec.train_network,
+        lr=spec.joint_lr,
+        momentum=spec.joint_momentum,
+        weight_decay=spec.joint_weight_decay,
+    )
+
+
+def build_task(spec: TaskSpec, n_masks: int = 1) -> CompressionTask:
+    """The task of ``spec`` with ``n_masks`` masks per step sharing ``spec.batch_size`` images
+    evenly (1: one mask on the whole batch, the single env)."""
+    if spec.batch_size % n_masks:
+        raise ValueError(f"{spec.batch_size} images per step cannot be shared by {n_masks} masks")
+    return CompressionTask(spec, build_core(spec), n_masks)
 
 
 def to_masks(action, shape: tuple[int, ...], device: torch.device) -> Tensor:
@@ -117,13 +124,15 @@ def to_masks(action, shape: tuple[int, ...], device: torch.device) -> Tensor:
 class StepResult:
     """One step of M masks, tensors on the core's device, leading dimension M.
 
-    :param observation: (M, D) float32.
+    :param observation: (M, D) float32; D = 0 when the task does not observe.
     :param reward: (M,) the paper's reward summed over groups, averaged over the mask's images.
     :param group_rewards: (M, G) per-group reward, averaged over the mask's images.
     :param accuracy: (M,) fraction of the mask's images classified correctly.
     :param kept: (M, G) int64 channels each mask keeps per group.
     :param params: (M,) int64 params of the pruned network each mask describes.
     :param macs: (M,) int64 MACs per image of that network.
+    :param loss: (M,) cross-entropy of the step's whole batch (the same for every mask).
+    :param lam: (M,) the lambda the step was scored with.
     :param truncated: the episode reached its length.
     """
 
@@ -134,74 +143,57 @@ class StepResult:
     kept: Tensor
     params: Tensor
     macs: Tensor
+    loss: Tensor
+    lam: Tensor
     truncated: bool
 
-    def info(self, lam: float) -> dict[str, Tensor]:
+    def info(self) -> dict[str, Tensor]:
         """The ``info`` entries, each with leading dimension M."""
-        return {
-            "group_rewards": self.group_rewards,
-            "accuracy": self.accuracy,
-            "kept": self.kept,
-            "params": self.params,
-            "macs": self.macs,
-            "lam": torch.full_like(self.accuracy, lam, dtype=torch.float64),
-        }
+        keys = ("group_rewards", "accuracy", "kept", "params", "macs", "loss", "lam")
+        return {k: getattr(self, k) for k in keys}
 
 
 class CompressionTask:
     """Episodes of M masks per step on one core; the logic every env view shares.
 
+    :param spec: what the task is.
     :param core: scores the masks; its loader's batch holds ``samples_per_mask * n_masks``
         images, mask m applied to the m-th run of ``samples_per_mask`` images.
     :param n_masks: masks per step (M).
-    :param episode_steps: steps until truncation; ``None``: one pass over the training split.
-    :param keep_decay: decay of the observation's "kept recently" averages.
     """
 
-    def __init__(
-        self,
-        core: CompressionCore,
-        n_masks: int,
-        episode_steps: int | None = None,
-        keep_decay: float = KEEP_DECAY,
-    ) -> None:
-        if core.loader.batch_size % n_masks:
-            raise ValueError(
-                f"{core.loader.batch_size} images per step cannot be shared by {n_masks} masks"
-            )
-        if episode_steps is None:
-            episode_steps = len(core.loader)
-        episode_steps = positive_int("episode_steps", episode_steps)
+    def __init__(self, spec: TaskSpec, core: CompressionCore, n_masks: int) -> None:
+        self.spec = spec
         self.core = core
         self.n_masks = n_masks
         self.samples_per_mask = core.loader.batch_size // n_masks
-        self.episode_steps = episode_steps
+        self.episode_steps = spec.episode_steps or len(core.loader)
         self.action_shape = (n_masks, core.gates.n_agents)
-        self.observer = ObservationBuilder(core, n_masks, keep_decay)
+        self.observer = ObservationBuilder(core, n_masks, spec.keep_decay) if spec.observe else None
         self.steps = 0
         self.last_kept = self._all_kept()
+        self.architecture: Tensor | None = None
+        """The deterministic mask (n_agents,) an agent reported it would output now; the
+        budget rule steers on it (see :mod:`decore_env.budget`)."""
 
     @property
-    def lam(self) -> float:
-        return self.core.lam
+    def observation_size(self) -> int:
+        return self.observer.layout.size if self.observer is not None else 0
 
-    @lam.setter
-    def lam(self, value: float) -> None:
-        self.core.lam = check_lam(value)
-
-    def reset(self, data_seed: int | None) -> Tensor:
+    def reset(self, seed: int | None) -> Tensor:
         """Start an episode and return its first (M, D) observations.
 
-        ``data_seed`` given: back to the initial network and optimiser, data order reseeded
-        (seeded resets repeat exactly). ``None``: keep the jointly trained weights and continue
-        with the next batches.
+        ``seed`` given: back to the initial network and optimiser, data order and augmentation
+        reseeded from it (seeded resets repeat exactly). ``None``: keep the jointly trained
+        weights and continue with the next batches.
         """
-        if data_seed is not None:
-            self.core.restore_initial(data_seed)
+        if seed is not None:
+            self.core.restore_initial(seed)
         self.steps = 0
         self.last_kept = self._all_kept()
-        self.observer.reset()
-        return self.observer.observation()
+        if self.observer is not None:
+            self.observer.reset()
+        return self._observation()
 
     def step(self, action, shape: tuple[int, ...] | None = None) -> StepResult:
         """Score ``action`` (of ``shape``, default (M, A)) on the next batch of images."""
@@ -213,18 +205,34 @@ class CompressionTask:
         accuracy = scored.correct.view(m, k).float().mean(1)
         params, macs = self.core.gates.cost(masks)
         self.last_kept = scored.kept.view(m, k, -1)[:, 0].round().long()
-        self.observer.update(masks, accuracy, params, macs)
+        if self.observer is not None:
+            self.observer.update(masks, accuracy, params, macs)
         self.steps += 1
         return StepResult(
-            observation=self.observer.observation(),
+            observation=self._observation(),
             reward=group_rewards.sum(1),
             group_rewards=group_rewards,
             accuracy=accuracy,
             kept=self.last_kept,
             params=params.round().long(),
             macs=macs.round().long(),
+            loss=scored.loss.expand(m),
+            lam=self.core.lam_tensor.expand(m),
             truncated=self.steps >= self.episode_steps,
         )
+
+    def state_dict(self) -> dict:
+        """What the next step depends on besides the agent: network, optimiser, data, clock."""
+        return {"core": self.core.state_dict(), "steps": self.steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.core.load_state_dict(state["core"])
+        self.steps = state["steps"]
+
+    def _observation(self) -> Tensor:
+        if self.observer is None:
+            return torch.zeros(self.n_masks, 0, device=self.core.device)
+        return self.observer.observation()
 
     def _all_kept(self) -> Tensor:
         sizes = torch.tensor(self.core.gates.sizes, device=self.core.device)
@@ -241,43 +249,3 @@ class CompressionTask:
         total = sum(g.size for g in groups)
         lines.append(f"{'all':<{width}}  {sum(kept):>4} / {total}")
         return "\n".join(lines)
-
-
-class TaskView:
-    """What the Gymnasium classes over a :class:`CompressionTask` have in common."""
-
-    task: CompressionTask
-    np_random: np.random.Generator
-    _started: bool = False
-
-    @property
-    def lam(self) -> float:
-        """The penalty of a wrong prediction; set it between steps to retarget compression."""
-        return self.task.lam
-
-    @lam.setter
-    def lam(self, value: float) -> None:
-        self.task.lam = value
-
-    @property
-    def core(self) -> CompressionCore:
-        """The tensor-level core under the env (the native agent drives it directly)."""
-        return self.task.core
-
-    @property
-    def layout(self) -> ObservationLayout:
-        """Where each entry sits in an observation; ``layout.unpack(obs)`` splits one."""
-        return self.task.observer.layout
-
-    @property
-    def groups(self) -> list[Group]:
-        """The channel groups, in the order of the action's agents."""
-        return self.task.core.gates.groups
-
-    def _start_episode(self, seed: int | None) -> Tensor:
-        """Call after ``super().reset(seed=seed)``: a seeded (or the very first) reset restores
-        the initial network and draws the data order from ``np_random``; any other reset keeps
-        the trained weights and the data stream."""
-        fresh = seed is not None or not self._started
-        self._started = True
-        return self.task.reset(int(self.np_random.integers(2**63 - 1)) if fresh else None)

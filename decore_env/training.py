@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from .data import DataSplits, TensorLoader
+from .spec import derive_seed
 
 LOSS_EVERY = 20
 """Steps between progress-bar loss updates: reading the loss syncs the GPU."""
@@ -117,7 +118,7 @@ def fit(
         epoch it was taken at, with the same result as an uninterrupted run on the CPU.
     """
     device = torch.device(device)
-    torch.manual_seed(seed)
+    torch.manual_seed(derive_seed(seed, "init"))  # dropout draws from the global generator
     cuda = device.type == "cuda"
     model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
     loader = TensorLoader.training(

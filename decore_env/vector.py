@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,24 +11,18 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from torch import Tensor
 
+from decore_env.budget import VectorBudgetWrapper
 from decore_env.checks import positive_int
-from decore_env.observation import KEEP_DECAY
-from decore_env.task import (
-    DEFAULT_LAM,
-    CheckpointArg,
-    CompressionTask,
-    DatasetArg,
-    ModelArg,
-    TaskView,
-    build_core,
-)
+from decore_env.spec import TaskSpec, spec_from
+from decore_env.task import build_task
+from decore_env.view import TaskView
 
 
 class DecoreCompressVectorEnv(TaskView, VectorEnv):
     """N sub-envs of :class:`~decore_env.env.DecoreCompressEnv` stepped by one forward pass.
 
-    Sub-env k scores its own mask on its own ``samples_per_env`` images of one shared batch of
-    ``num_envs * samples_per_env`` images, exactly the paper's per-sample masks; there is no
+    Sub-env k scores its own mask on its own ``samples_per_mask`` images of one shared batch of
+    ``num_envs * samples_per_mask`` images, exactly the paper's per-sample masks; there is no
     Python loop over the sub-envs. Observations, rewards and info are those of the single env,
     with a leading dimension N (info values are (N,) or (N, G) arrays, present for every
     sub-env on every scoring step).
@@ -44,12 +37,14 @@ class DecoreCompressVectorEnv(TaskView, VectorEnv):
     sub-env (actions ignored, rewards 0, no images used) and returns the first observations of
     the next episode. ``reset(seed=s)`` takes one int for all sub-envs.
 
-    :param num_envs: N, masks per step.
-    :param samples_per_env: images each mask is scored on per step (default 1).
+    ``info["group_rewards"]`` is what the native agent learns from: wrappers that change only
+    the scalar reward do not reach it.
+
+    :param num_envs: N, masks per step; the batch is ``num_envs * samples_per_mask`` images
+        (this sets the spec's ``batch_size``).
+    :param spec: the task (default: the default task); ``fields`` override its fields.
     :param tensors: return torch tensors on the env's device instead of numpy arrays (for
         agents that stay on the GPU); actions may be tensors either way.
-    :param kwargs: the other arguments of :class:`~decore_env.env.DecoreCompressEnv`, except
-        ``batch_size`` (here ``num_envs * samples_per_env``) and ``render_mode``.
     """
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -57,39 +52,21 @@ class DecoreCompressVectorEnv(TaskView, VectorEnv):
     def __init__(
         self,
         num_envs: int = 1,
-        samples_per_env: int = 1,
+        spec: TaskSpec | None = None,
         tensors: bool = False,
-        model: ModelArg = "vgg16",
-        checkpoint: CheckpointArg = None,
-        dataset: DatasetArg = "cifar10",
-        lam: float = DEFAULT_LAM,
-        train_network: bool = False,
-        device: str | torch.device | None = None,
-        episode_steps: int | None = None,
-        keep_decay: float = KEEP_DECAY,
-        augment: bool = False,
-        data_root: str | Path | None = None,
+        **fields: Any,
     ) -> None:
         num_envs = positive_int("num_envs", num_envs)
-        samples_per_env = positive_int("samples_per_env", samples_per_env)
-        core = build_core(
-            model,
-            checkpoint,
-            dataset,
-            lam,
-            num_envs * samples_per_env,
-            train_network,
-            device,
-            augment,
-            data_root,
-        )
-        self.task = CompressionTask(core, num_envs, episode_steps, keep_decay)
+        samples = fields.get("samples_per_mask", (spec or TaskSpec()).samples_per_mask)
+        batch = num_envs * positive_int("samples_per_mask", samples)
+        spec = spec_from(spec, {**fields, "batch_size": batch})
+        self.task = build_task(spec, n_masks=num_envs)
         self.num_envs = num_envs
-        self.samples_per_env = samples_per_env
         self.tensors = tensors
-        self.single_action_space = spaces.MultiBinary(core.gates.n_agents)
+        self.single_action_space = spaces.MultiBinary(self.core.gates.n_agents)
         self.action_space = batch_space(self.single_action_space, num_envs)
-        self.single_observation_space = spaces.Box(0.0, 1.0, (self.layout.size,), np.float32)
+        size = self.task.observation_size
+        self.single_observation_space = spaces.Box(0.0, 1.0, (size,), np.float32)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self._autoreset = False
 
@@ -118,7 +95,7 @@ class DecoreCompressVectorEnv(TaskView, VectorEnv):
         device = result.reward.device
         terminated = torch.zeros(n, dtype=torch.bool, device=device)
         truncated = torch.full((n,), result.truncated, dtype=torch.bool, device=device)
-        info = {k: self._out(v) for k, v in result.info(self.lam).items()}
+        info = {k: self._out(v) for k, v in result.info().items()}
         return (
             self._out(result.observation),
             self._out(result.reward),
@@ -129,3 +106,13 @@ class DecoreCompressVectorEnv(TaskView, VectorEnv):
 
     def _out(self, value: Tensor) -> np.ndarray | Tensor:
         return value if self.tensors else value.cpu().numpy()
+
+
+def make_vector_env(num_envs: int = 1, spec: TaskSpec | None = None, **kwargs: Any) -> VectorEnv:
+    """Vector entry point of the registered ids: the vector env, in a VectorBudgetWrapper when
+    the spec sets a budget target."""
+    env = DecoreCompressVectorEnv(num_envs, spec, **kwargs)
+    if env.task_spec.budget is None:
+        return env
+    resource, target = env.task_spec.budget
+    return VectorBudgetWrapper(env, target, resource)

@@ -12,6 +12,16 @@ torch.set_num_threads(int(os.environ.get("DECORE_TEST_THREADS", "2")))
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def temporary_cache(tmp_path_factory):
+    """Cached weights (the default task's LeNet-5) go to a session folder, never the home;
+    subprocesses inherit it through the environment."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("DECORE_CACHE", str(tmp_path_factory.mktemp("decore-cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """The development copies of the real data sets; skips the test when they are absent."""

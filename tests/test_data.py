@@ -180,7 +180,7 @@ def test_offline_torchvision_set_names_folder_and_fix(tmp_path):
     with pytest.raises(DatasetError) as info:
         load_dataset("cifar10", root=root, download=False)
     assert "cifar10" in str(info.value) and str(root) in str(info.value)
-    assert "--data-dir" in str(info.value)
+    assert "--data-root" in str(info.value)
     assert not root.exists()
 
 

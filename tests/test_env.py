@@ -5,6 +5,7 @@ import pickle
 import subprocess
 import sys
 import warnings
+from dataclasses import replace
 
 import gymnasium as gym
 import numpy as np
@@ -15,15 +16,16 @@ from gymnasium.utils.env_checker import check_env
 import decore_env  # noqa: F401  (registers the envs)
 from decore_env.checks import MAX_LAM
 from decore_env.env import DecoreCompressEnv
-from decore_env.lenet_env import embedded_data, lenet_checkpoint
 from decore_env.metrics import count_params
+from decore_env.spec import DEFAULT_LAM, TaskSpec
+from decore_env.weights import MissingWeightsError, embedded_data
 
 N_AGENTS = 226  # LeNet-5: conv 6, conv 16, fc 120, fc 84
 
 
 def make(**kwargs) -> DecoreCompressEnv:
     """A small, fast LeNet env: 32 images per step."""
-    return gym.make("DecoreCompressLeNet-v0", **{"batch_size": 32, **kwargs}).unwrapped
+    return gym.make("DecoreCompress-v0", **{"batch_size": 32, **kwargs}).unwrapped
 
 
 def half_mask(seed: int = 0) -> np.ndarray:
@@ -186,7 +188,7 @@ def test_bad_lam_is_refused_at_construction_and_when_set(lam, message):
     env = make()
     with pytest.raises(ValueError, match=message):
         env.lam = lam
-    assert env.lam == 20.0
+    assert env.lam == DEFAULT_LAM
 
 
 def test_numpy_numbers_are_accepted_and_the_largest_lam_gives_finite_rewards():
@@ -197,6 +199,8 @@ def test_numpy_numbers_are_accepted_and_the_largest_lam_gives_finite_rewards():
     assert reward < 0
     with pytest.raises(ValueError, match="batch_size must be a number, not a bool"):
         make(batch_size=True)
+    with pytest.raises(ValueError, match="larger than the training split"):
+        make(batch_size=10**6)
 
 
 def test_lam_can_be_retargeted_between_steps():
@@ -220,6 +224,10 @@ def test_lam_can_be_retargeted_between_steps():
         ({"episode_steps": 0}, "episode_steps must be a positive int"),
         ({"keep_decay": 1.0}, r"keep_decay must be in \[0, 1\)"),
         ({"render_mode": "human"}, "render_mode must be None or 'ansi'"),
+        ({"augment": "yes"}, "augment must be True or False"),
+        ({"samples_per_mask": 5}, "batch_size 32 is not a multiple of samples_per_mask 5"),
+        ({"target_params": 0.2, "target_macs": 0.2}, "not both"),
+        ({"colour": "red"}, r"unknown task settings \['colour'\]"),
     ],
 )
 def test_bad_arguments_raise_a_value_error_naming_them(kwargs, message):
@@ -235,14 +243,44 @@ def test_checkpoint_that_does_not_fit_or_does_not_exist(tmp_path):
         make(checkpoint=tmp_path / "missing.pt")
 
 
-def test_frozen_network_without_checkpoint_warns_and_joint_training_does_not():
-    kwargs = {"model": "lenet5", "dataset": embedded_data(), "device": "cpu", "batch_size": 32}
-    with pytest.warns(UserWarning, match="rewards are meaningless"):
-        DecoreCompressEnv(**kwargs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        DecoreCompressEnv(train_network=True, **kwargs)
-        DecoreCompressEnv(checkpoint=lenet_checkpoint(), **kwargs)
+def test_a_registry_network_without_weights_is_refused_with_the_command_that_trains_them():
+    with pytest.raises(MissingWeightsError, match="decore train --model lenet300 --dataset"):
+        make(model="lenet300")
+    with pytest.raises(MissingWeightsError, match="h on a 2-core CPU"):
+        make(model="lenet5", dataset=replace(embedded_data(), name="digits"))
+
+
+def test_paper_task_ids_are_registered_with_the_papers_lambda():
+    for task_id, model in (
+        ("DecoreCompress-VGG16-CIFAR10-v0", "vgg16"),
+        ("DecoreCompress-ResNet56-CIFAR10-v0", "resnet56"),
+    ):
+        assert gym.spec(task_id).kwargs == {"model": model, "dataset": "cifar10", "lam": 200.0}
+    assert gym.spec("DecoreCompress-ResNet50-ImageNet-v0").kwargs["lam"] == 6.0
+
+
+def test_spec_and_keywords_build_the_same_task_and_env_spec_round_trips():
+    spec = TaskSpec(batch_size=32, lam=4.0)
+    by_spec = gym.make("DecoreCompress-v0", spec=spec)
+    by_fields = gym.make("DecoreCompress-v0", batch_size=32, lam=4.0)
+    again = gym.make(by_fields.spec)
+    assert by_spec.unwrapped.task_spec == by_fields.unwrapped.task_spec == spec
+    assert again.unwrapped.task_spec == spec
+    mask = half_mask()
+    results = []
+    for env in (by_spec, by_fields, again):
+        env.reset(seed=3)
+        results.append(env.step(mask))
+    assert same(results[0], results[1]) and same(results[0], results[2])
+
+
+def test_observe_false_gives_empty_observations_and_passes_the_checkers():
+    env = make(observe=False)
+    assert env.observation_space.shape == (0,)
+    check_env(env)
+    env.reset(seed=0)
+    obs, *_ = env.step(half_mask())
+    assert obs.shape == (0,)
 
 
 def test_episode_truncates_after_episode_steps_and_never_terminates():
@@ -318,7 +356,8 @@ def test_ansi_render_is_a_kept_over_total_table():
 
 
 def test_env_ids_resolve_and_import_stays_light():
-    assert gym.spec("DecoreCompress-v0").vector_entry_point.endswith("DecoreCompressVectorEnv")
+    assert gym.spec("DecoreCompress-v0").vector_entry_point.endswith("make_vector_env")
     assert isinstance(gym.make("decore_env:DecoreCompressLeNet-v0").unwrapped, DecoreCompressEnv)
+    assert isinstance(gym.make("decore_env:DecoreCompress-v0").unwrapped, DecoreCompressEnv)
     code = "import sys, decore_env; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -15,7 +15,7 @@ SIZES = {"0": 6, "3": 16, "7": 120, "9": 84}
 
 
 def make(**kwargs) -> DecoreCompressParallelEnv:
-    return DecoreCompressParallelEnv("DecoreCompressLeNet-v0", batch_size=32, **kwargs)
+    return DecoreCompressParallelEnv("DecoreCompress-v0", batch_size=32, **kwargs)
 
 
 def test_parallel_api_test_passes():
@@ -37,7 +37,7 @@ def test_group_rewards_sum_to_the_single_env_reward_and_observations_are_slices(
     assert set(infos) == set(SIZES)
     obs, rewards, terminated, truncated, infos = multi.step(masks)
 
-    single = gym.make("DecoreCompressLeNet-v0", batch_size=32).unwrapped
+    single = gym.make("DecoreCompress-v0", batch_size=32).unwrapped
     single.reset(seed=5)
     full_obs, reward, _, _, info = single.step(np.concatenate(list(masks.values())))
 

@@ -5,15 +5,17 @@ import pytest
 import torch
 from torch import nn
 
+import gymnasium as gym
+
 from agents.reinforce import DecoreAgent, ReinforceConfig, reinforce_loss
-from decore_env.core import CompressionCore
-from decore_env.data import TensorLoader
-from decore_env.gates import ChannelGates
+from decore_env.data import DataSplits
+from decore_env.spec import TaskSpec
+from decore_env.vector import DecoreCompressVectorEnv
 
 ESSENTIAL = (0, 1)
 
 
-def _bandit_core(lam: float = 4.0, batch: int = 64) -> CompressionCore:
+def _bandit_env(lam: float = 4.0, batch: int = 64, **fields) -> DecoreCompressVectorEnv:
     """A network whose hidden units 0 and 1 are essential and units 2..5 useless.
 
     Images are 2 pixels (a+1, a) for label 0 and (a, a+1) for label 1. Unit 0 computes
@@ -38,15 +40,16 @@ def _bandit_core(lam: float = 4.0, batch: int = 64) -> CompressionCore:
         head.weight[0, :2] = 1.0
         head.bias[0] = -1.5
     model = nn.Sequential(nn.Flatten(), hidden, nn.ReLU(), head)
-    loader = TensorLoader(
-        x.view(-1, 1, 1, 2), labels, (0.0,), (1 / 255,), batch, drop_last=True, seed=0
-    )
-    gates = ChannelGates(model, torch.zeros(1, 1, 1, 2))
-    return CompressionCore(model, gates, loader, lam=lam)
+    images = x.view(-1, 1, 1, 2)
+    splits = DataSplits(images, labels, images[:64], labels[:64], 2, (0.0,), (1 / 255,), "bandit")
+    spec = TaskSpec(model=model, dataset=splits, lam=lam, device="cpu", observe=False, **fields)
+    env = DecoreCompressVectorEnv(num_envs=batch, spec=spec, tensors=True)
+    env.reset(seed=0)
+    return env
 
 
 def test_bandit_network_is_what_the_docstring_says():
-    core = _bandit_core()
+    core = _bandit_env().core
     masks = torch.ones(3, 6)
     masks[1, 0] = 0
     masks[2, 2:] = 0
@@ -73,8 +76,9 @@ def test_gradient_matches_the_analytic_reinforce_estimate():
 
 
 def test_dropping_a_useless_channel_on_a_correct_sample_raises_its_drop_probability():
-    core = _bandit_core(lam=4.0, batch=64)
-    agent = DecoreAgent(core, ReinforceConfig(lr=0.1, init_weight=0.0), seed=0)
+    env = _bandit_env(lam=4.0, batch=64)
+    core = env.core
+    agent = DecoreAgent(env, ReinforceConfig(lr=0.1, init_weight=0.0), seed=0)
     images, labels = core.loader.next_batch()
     actions = torch.ones(64, 6)
     actions[:, 3] = 0  # drop useless unit 3 on every sample: all predictions stay correct
@@ -89,9 +93,8 @@ def test_dropping_a_useless_channel_on_a_correct_sample_raises_its_drop_probabil
 
 
 def test_planted_bandit_is_solved_in_paper_mode_with_a_larger_learning_rate():
-    core = _bandit_core(lam=4.0)
-    agent = DecoreAgent(core, ReinforceConfig(lr=0.1, init_weight=2.0), seed=0)
-    agent.learn(300)
+    agent = DecoreAgent(_bandit_env(lam=4.0), ReinforceConfig(lr=0.1, init_weight=2.0), seed=0)
+    agent.learn(300 * 64)
     p = agent.keep_probabilities()
     assert (p[list(ESSENTIAL)] > 0.9).all(), p
     assert (p[2:] < 0.1).all(), p
@@ -106,44 +109,69 @@ def test_planted_bandit_is_solved_in_paper_mode_with_a_larger_learning_rate():
 
 def test_seeded_learning_is_reproducible_and_save_load_continues_identically(tmp_path):
     def run(steps: int) -> DecoreAgent:
-        return DecoreAgent(_bandit_core(), ReinforceConfig(lr=0.05, init_weight=1.0), 3).learn(
-            steps
-        )
+        agent = DecoreAgent(_bandit_env(), ReinforceConfig(lr=0.05, init_weight=1.0), 3)
+        return agent.learn(steps * 64)
 
     a, b = run(20), run(20)
     assert torch.equal(a.weights, b.weights)
     a.save(tmp_path / "policy.pt")
-    restored = DecoreAgent.load(tmp_path / "policy.pt", _bandit_core())
-    restored.core.loader.load_state_dict(a.core.loader.state_dict())
-    a.learn(10)
-    restored.learn(10)
+    restored = DecoreAgent.load(tmp_path / "policy.pt", _bandit_env())
+    restored.base.load_state_dict(a.base.state_dict())
+    a.learn(10 * 64)
+    restored.learn(10 * 64)
     assert torch.equal(a.weights, restored.weights)
-    assert restored.num_timesteps == 30
+    assert restored.num_timesteps == 30 * 64
 
 
 def test_callback_can_stop_learning_and_sees_device_stats():
-    agent = DecoreAgent(_bandit_core(), ReinforceConfig(lr=0.05))
+    agent = DecoreAgent(_bandit_env(), ReinforceConfig(lr=0.05))
     seen = []
 
     def stop_after_three(stats) -> bool:
         seen.append((stats.step, float(stats.accuracy)))
-        return stats.step < 3
+        return stats.step < 3 * 64
 
-    agent.learn(100, stop_after_three)
-    assert [s for s, _ in seen] == [1, 2, 3]
+    agent.learn(100 * 64, stop_after_three)
+    assert [s for s, _ in seen] == [64, 128, 192]  # global step = scored (mask, image) pairs
     assert all(0 <= acc <= 1 for _, acc in seen)
 
 
 @pytest.mark.parametrize("option", [{"baseline": True}, {"normalize_rewards": True}])
 def test_variance_reduction_options_also_solve_the_bandit(option):
-    agent = DecoreAgent(_bandit_core(), ReinforceConfig(lr=0.1, init_weight=2.0, **option), 0)
-    agent.learn(300)
+    agent = DecoreAgent(_bandit_env(), ReinforceConfig(lr=0.1, init_weight=2.0, **option), 0)
+    agent.learn(300 * 64)
     assert agent.predict(None)[0].tolist() == [1, 1, 0, 0, 0, 0]
 
 
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="lr must be > 0"):
         ReinforceConfig(lr=0)
-    with pytest.raises(TypeError, match="not a DECORE environment"):
+    with pytest.raises(TypeError, match="not a DECORE vector env"):
         DecoreAgent(object())
+    with pytest.raises(ValueError, match="tensors=True"):
+        DecoreAgent(DecoreCompressVectorEnv(num_envs=4))
+    with pytest.raises(ValueError, match="not a multiple of the 64"):
+        DecoreAgent(_bandit_env()).learn(100)
     assert np.isfinite(ReinforceConfig().init_weight)
+
+
+class _PairCounter(gym.vector.VectorWrapper):
+    """Counts the (mask, image) pairs the env scored, from outside the agent."""
+
+    pairs = 0
+
+    def step(self, actions):
+        out = self.env.step(actions)
+        if "accuracy" in out[-1]:  # an autoreset step scores nothing
+            self.pairs += len(out[-1]["accuracy"]) * self.env.unwrapped.task.samples_per_mask
+        return out
+
+
+@pytest.mark.parametrize("samples_per_mask", [1, 4])
+def test_learn_scores_exactly_the_pairs_asked_for_across_episode_ends(samples_per_mask):
+    base = _bandit_env(batch=16, episode_steps=3, samples_per_mask=samples_per_mask)
+    env = _PairCounter(base)
+    agent = DecoreAgent(env, ReinforceConfig(lr=0.05))
+    pairs = 10 * agent.pairs_per_step
+    agent.learn(pairs)
+    assert env.pairs == pairs == agent.num_timesteps

@@ -14,7 +14,7 @@ N_AGENTS = 226
 
 def make_vec(num_envs: int = 8, **kwargs) -> DecoreCompressVectorEnv:
     return gym.make_vec(
-        "DecoreCompressLeNet-v0",
+        "DecoreCompress-v0",
         num_envs=num_envs,
         vectorization_mode="vector_entry_point",
         **kwargs,
@@ -43,16 +43,16 @@ def test_make_vec_builds_the_native_env_with_batched_spaces():
     assert env.core.loader.batch_size == 4
 
 
-@pytest.mark.parametrize("samples_per_env", [1, 3])
-def test_frozen_vector_env_matches_single_envs_on_the_same_masks_and_images(samples_per_env):
-    n, k = 6, samples_per_env
-    vec = make_vec(n, samples_per_env=k)
+@pytest.mark.parametrize("samples_per_mask", [1, 3])
+def test_frozen_vector_env_matches_single_envs_on_the_same_masks_and_images(samples_per_mask):
+    n, k = 6, samples_per_mask
+    vec = make_vec(n, samples_per_mask=k)
     vec.reset(seed=0)
     masks = random_masks(n)
     images, labels = next_images(vec.core.loader)
     _, rewards, _, _, info = vec.step(masks)
 
-    single = gym.make("DecoreCompressLeNet-v0", batch_size=k).unwrapped
+    single = gym.make("DecoreCompress-v0", batch_size=k).unwrapped
     single.reset(seed=0)
     for i in range(n):
         batch = (images[i * k : (i + 1) * k], labels[i * k : (i + 1) * k])

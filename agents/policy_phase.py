@@ -1,0 +1,146 @@
+"""The policy phase of a run: an agent learns the keep policy on the task's env, epoch by epoch.
+
+The env is built from the run's TaskSpec through ``gym.make_vec`` (the same door as every
+other agent's), with the run's baseline as its checkpoint; budget mode is the env's budget
+wrapper. Any agent with the Stable-Baselines3 surface fits; the final architecture is its
+``predict(deterministic=True)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+import decore_env  # noqa: F401  (registers the env ids)
+from agents.config import CompressConfig
+from agents.reinforce import DecoreAgent, ReinforceConfig, StepStats
+from agents.tracking import Tracker
+from decore_env.spec import TaskSpec
+
+
+def policy_env(config: CompressConfig, checkpoint: str | Path) -> gym.vector.VectorEnv:
+    """The run's task as the native vector env the agent drives: one mask per
+    ``samples_per_mask`` images, tensors on the device, no observations (the native agent
+    reads none); in the budget wrapper when the run has a target."""
+    spec: TaskSpec = config.task_spec(checkpoint=str(checkpoint), observe=False)
+    return gym.make_vec(
+        "DecoreCompress-v0",
+        num_envs=spec.masks_per_step,
+        vectorization_mode="vector_entry_point",
+        spec=spec,
+        tensors=True,
+    )
+
+
+def make_agent(config: CompressConfig, env: gym.vector.VectorEnv) -> DecoreAgent:
+    """The agent ``config.agent`` names, on ``env``."""
+    settings = ReinforceConfig(
+        lr=config.agent_lr,
+        init_weight=config.init_weight,
+        baseline=config.reward_baseline,
+        normalize_rewards=config.normalize_rewards,
+        entropy_coef=config.entropy_coef,
+    )
+    return DecoreAgent(env, settings, seed=config.seed)
+
+
+class PolicyPhase:
+    """Learns the keep policy epoch by epoch; its state is saved after each epoch."""
+
+    def __init__(self, config: CompressConfig, checkpoint: str | Path) -> None:
+        self.config = config
+        self.env = policy_env(config, checkpoint)
+        self.base = self.env.unwrapped
+        self.env.reset(seed=config.seed)
+        self.agent = make_agent(config, self.env)
+        self.steps_per_epoch = len(self.base.core.loader)
+        self.updates = 0
+        self.epoch = 0
+        self.history: dict[str, list] = {"step": [], "group_keep": [], "lam": []}
+
+    @property
+    def budget_controller(self):
+        """The budget wrapper's controller, or None without a budget."""
+        return getattr(self.env, "controller", None)
+
+    def state_dict(self) -> dict:
+        controller = self.budget_controller
+        return {
+            "epoch": self.epoch,
+            "updates": self.updates,
+            "agent": self.agent.state_dict(),
+            "env": self.base.state_dict(),
+            "budget": None if controller is None else controller.state_dict(),
+            "lam": self.base.core.lam_tensor.cpu(),
+            "history": self.history,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.updates = state["epoch"], state["updates"]
+        self.agent.load_state_dict(state["agent"])
+        self.base.load_state_dict(state["env"])
+        if self.budget_controller is not None:
+            self.budget_controller.load_state_dict(state["budget"])
+        self.base.core.lam_tensor.copy_(state["lam"])
+        self.history = state["history"]
+
+    def final_mask(self) -> Tensor:
+        """The architecture the agent settles on: ``predict(deterministic=True)``."""
+        mask, _ = self.agent.predict(None, deterministic=True)
+        return torch.as_tensor(mask).bool()
+
+    def group_keep(self) -> np.ndarray:
+        """Mean keep probability of each group."""
+        gates = self.base.core.gates
+        return gates.group_means(self.agent.keep_probabilities()).cpu().numpy()
+
+    def on_step(self, stats: StepStats, tracker: Tracker, bar: tqdm) -> None:
+        self.updates += 1
+        bar.update()
+        if self.updates % self.config.log_every:
+            return
+        gates = self.base.core.gates
+        full = gates.full_cost
+        params, macs = gates.cost(self.agent.final_mask())
+        lam = float(stats.lam)
+        metrics = {
+            "policy/reward": stats.reward.item(),
+            "env/accuracy": stats.accuracy.item(),
+            "env/loss": stats.loss.item(),
+            "policy/keep_frac": stats.keep_frac.item(),
+            "policy/lam": lam,
+            "prune/params_frac": params.item() / full["params"],
+            "prune/macs_frac": macs.item() / full["macs"],
+        }
+        group_keep = self.group_keep()
+        for group, value in zip(gates.groups, group_keep, strict=True):
+            metrics[f"policy/keep/{group.name}"] = float(value)
+        tracker.log(metrics, stats.step)
+        tracker.log_histogram("policy/keep_prob", stats.keep_prob.cpu(), stats.step)
+        self.history["step"].append(stats.step)
+        self.history["group_keep"].append(group_keep.tolist())
+        self.history["lam"].append(lam)
+        bar.set_postfix(
+            acc=f"{metrics['env/accuracy']:.3f}",
+            params=f"{metrics['prune/params_frac']:.3f}",
+            lam=f"{lam:.3g}",
+            refresh=False,
+        )
+
+    def run(self, save: Callable[[], None], tracker: Tracker, progress: bool) -> None:
+        """Learn the remaining epochs, calling ``save`` after each."""
+        total = self.config.policy_epochs * self.steps_per_epoch
+        pairs = self.steps_per_epoch * self.agent.pairs_per_step
+        with tqdm(
+            total=total, initial=self.updates, desc="policy", unit="step", disable=not progress
+        ) as bar:
+            while self.epoch < self.config.policy_epochs:
+                self.agent.learn(pairs, lambda s: self.on_step(s, tracker, bar))
+                self.epoch += 1
+                save()

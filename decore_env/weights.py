@@ -1,0 +1,115 @@
+"""Trained weights for a task: given, trained on first use and cached, or refused in one line.
+
+A task scores masks on a trained network; with random weights every mask scores about chance
+and the rewards say nothing. So a registry network needs a checkpoint, except the default
+task (LeNet-5 on the embedded MNIST subset), whose weights take seconds to train and are
+cached, and a task built with ``train_baseline=True``, which trains (once, cached by its
+settings) before it starts. The cache is ``$DECORE_CACHE`` or ``~/.cache/decore``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from decore_env.data import DataSplits, load_dataset
+from decore_env.files import atomic_save
+from decore_env.spec import DEFAULT_DATASET, DEFAULT_MODEL
+
+BASELINE_EPOCHS = {"embedded": 6, "mnist": 6, "fashion_mnist": 10}
+"""Epochs of a baseline trained for a task (our choice): 6 give LeNet-5 about 98% on the
+embedded set; data sets not listed get DEFAULT_BASELINE_EPOCHS."""
+DEFAULT_BASELINE_EPOCHS = 30
+"""Epochs of a baseline trained for any other data set (CIFAR-style schedules)."""
+BASELINE_LR = 0.05
+"""Peak OneCycle learning rate of a baseline trained for a task."""
+BASELINE_BATCH = 128
+"""Batch size of that training."""
+BASELINE_WEIGHT_DECAY = 5e-4
+"""Weight decay of that training."""
+CPU_MACS_PER_S = 3.0e10
+"""Multiply-accumulates per second of a plain forward pass on this project's 2-core CPU
+(VGG16: 38 GMAC/s, ResNet-56: 30 GMAC/s, benchmarks/results/masked_forward.csv); only for
+the time estimate in the message that asks for a checkpoint."""
+TRAIN_COST_FACTOR = 3
+"""A training step costs about three forward passes (forward, two backward products)."""
+
+
+class MissingWeightsError(ValueError):
+    """A task whose network has no trained weights; the message says how to get them."""
+
+
+def cache_dir() -> Path:
+    """Where trained weights are cached: ``$DECORE_CACHE``, else ``~/.cache/decore``."""
+    return Path(os.environ.get("DECORE_CACHE", Path.home() / ".cache" / "decore"))
+
+
+@functools.cache
+def embedded_data() -> DataSplits:
+    """The embedded data set, loaded once per process and shared (read-only) by every env."""
+    return load_dataset("embedded")
+
+
+def baseline_epochs(dataset: str) -> int:
+    return BASELINE_EPOCHS.get(dataset, DEFAULT_BASELINE_EPOCHS)
+
+
+def cached_baseline(model: str, splits: DataSplits, seed: int, device: Any) -> Path:
+    """Path of ``model`` trained on ``splits`` with the task schedule, training it on first use.
+
+    Keyed by model, data set, schedule and seed; written atomically, so a crash or a
+    concurrent process never leaves half a checkpoint.
+    """
+    epochs = baseline_epochs(splits.name)
+    key = f"{model}-{splits.name}-e{epochs}-lr{BASELINE_LR}-b{BASELINE_BATCH}-s{seed}"
+    if splits.name not in (DEFAULT_DATASET, "mnist", "fashion_mnist", "cifar10", "cifar100"):
+        digest = hashlib.sha256(repr((splits.train_x.shape, splits.num_classes)).encode())
+        key += f"-{digest.hexdigest()[:10]}"
+    path = cache_dir() / f"{key}.pt"
+    if path.is_file():
+        return path
+    from decore_env import models
+    from decore_env.training import fit
+
+    net = models.for_data(model, splits.num_classes, splits.input_shape)
+    fit(
+        net,
+        splits,
+        epochs,
+        BASELINE_LR,
+        BASELINE_BATCH,
+        BASELINE_WEIGHT_DECAY,
+        device,
+        seed,
+        progress=False,
+    )
+    return atomic_save(net.state_dict(), path)
+
+
+def is_default_task(model: object, dataset: object) -> bool:
+    """The one task whose weights are made on first use without being asked."""
+    return model == DEFAULT_MODEL and dataset in (DEFAULT_DATASET, embedded_data())
+
+
+def refuse_without_weights(model: str, splits: DataSplits, dataset: str) -> MissingWeightsError:
+    """The error for a registry network with no checkpoint: the command that trains one and
+    about how long it takes on a CPU."""
+    import torch
+
+    from decore_env import models
+    from decore_env.metrics import count
+
+    net = models.for_data(model, splits.num_classes, splits.input_shape)
+    _, macs = count(net, torch.zeros(1, *splits.input_shape))
+    epochs = baseline_epochs(splits.name)
+    hours = epochs * len(splits.train_y) * TRAIN_COST_FACTOR * macs / CPU_MACS_PER_S / 3600
+    out = f"runs/{model}-{splits.name}"
+    return MissingWeightsError(
+        f"model {model!r} has no trained weights for {splits.name}: train them with `decore "
+        f"train --model {model} --dataset {dataset} --epochs {epochs} --out {out}` (about "
+        f"{hours:.1f} h on a 2-core CPU, minutes on a GPU) and pass "
+        f"checkpoint='{out}/baseline.pt', or pass train_baseline=True"
+    )
