@@ -10,7 +10,9 @@ import torch
 import decore_env  # noqa: F401  (registers the envs)
 from agents.reinforce import DecoreAgent, ReinforceConfig
 from agents.sb3 import ReportArchitecture
-from decore_env.budget import LAM_RANGE, BudgetWrapper, LambdaController, VectorBudgetWrapper
+from decore_env.budget import LAM_RANGE, LambdaController, VectorBudgetWrapper
+
+N_AGENTS = 226
 
 
 def test_keeping_too_much_lowers_lambda_and_too_little_raises_it():
@@ -52,6 +54,36 @@ def test_targets_outside_the_unit_interval_are_refused(target):
 def test_lambda_must_be_finite_and_positive(lam):
     with pytest.raises(ValueError, match="lam must be (finite|> 0)"):
         LambdaController(target=0.5, lam=lam)
+
+
+def test_budget_wrappers_steer_on_the_masks_played_until_an_architecture_is_reported():
+    env = gym.make("DecoreCompress-v0", batch_size=32, target_params=0.5)
+    assert env.get_wrapper_attr("controller").target == 0.5
+    env.reset(seed=0)
+    env.step(np.ones(env.action_space.shape, dtype=np.int8))  # keeps 100% > 50%
+    after_all_kept = env.unwrapped.lam
+    env.step(np.zeros(env.action_space.shape, dtype=np.int8))  # keeps almost nothing
+    assert env.unwrapped.lam > after_all_kept
+
+    venv = VectorBudgetWrapper(
+        gym.make_vec(
+            "DecoreCompress-v0",
+            num_envs=4,
+            vectorization_mode="vector_entry_point",
+            episode_steps=1,
+        ),
+        target=0.2,
+        resource="macs",
+    )
+    venv.reset(seed=0)
+    *_, truncated, _ = venv.step(np.ones(venv.action_space.shape, dtype=np.int8))
+    assert truncated.all()
+    lam = venv.unwrapped.lam
+    venv.step(np.ones(venv.action_space.shape, dtype=np.int8))  # autoreset step: no mask scored
+    assert venv.unwrapped.lam == lam
+    venv.unwrapped.report_architecture(np.zeros(N_AGENTS))  # reported: keeps nothing
+    venv.step(np.ones(venv.action_space.shape, dtype=np.int8))  # played: keeps everything
+    assert venv.unwrapped.lam > lam  # steered by the report, not by the masks played
 
 
 def _kept_params(env, mask) -> float:

@@ -1,11 +1,10 @@
 """The native REINFORCE agent: gradient, signs, a planted bandit, save/load."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from torch import nn
-
-import gymnasium as gym
 
 from agents.reinforce import DecoreAgent, ReinforceConfig, reinforce_loss
 from decore_env.data import DataSplits
