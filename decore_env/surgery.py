@@ -34,39 +34,42 @@ def _check_keep(keep: KeepMask, groups: list[Group]) -> None:
             raise ValueError(f"keep mask of group '{name}' has shape {shape}; expected ({size},)")
 
 
-def _strongest_channel(group: Group, modules: Mapping[str, nn.Module]) -> int:
-    """Index of the channel with the largest L1 weight norm over the group's producers."""
+def _strongest_agent(group: Group, agents: Tensor, modules: Mapping[str, nn.Module]) -> int:
+    """The agent whose channels have the largest L1 weight norm over the group's producers."""
     norms = sum(modules[n].weight.detach().abs().flatten(1).sum(1) for n in group.layers)
-    return int(torch.argmax(norms))
+    return int(torch.argmax(torch.zeros(group.size).index_add_(0, agents, norms)))
 
 
 def prune(model: nn.Module, keep: KeepMask, example_input: Tensor) -> nn.Module:
     """A new network without the channels whose ``keep`` entry is False.
 
     ``keep`` maps each group name of :func:`~decore_env.gates.channel_groups` to a bool
-    tensor of the group's size. The input model is never modified. A group is never
-    emptied: if every channel of a group is dropped, its channel with the largest weight
-    norm is kept and a warning says so. In eval mode the result computes exactly what the
+    tensor of the group's size, one entry per agent (a channel, or a slot of a group that a
+    grouped conv reads: see :mod:`decore_env.gates`). The input model is never modified. A
+    group is never emptied: if every agent of a group is dropped, its agent with the largest
+    weight norm is kept and a warning says so. In eval mode the result computes exactly what the
     masked model computes.
     """
     pruned = copy.deepcopy(model)
-    groups, tp_groups, _, _, graph = trace_groups(pruned, example_input)
-    _check_keep(keep, groups)
+    traced = trace_groups(pruned, example_input)
+    _check_keep(keep, traced.groups)
     modules = dict(pruned.named_modules())
     with torch.no_grad():
-        for group, tp_group in zip(groups, tp_groups, strict=True):
+        for group, tp_group, agents in zip(
+            traced.groups, traced.tp_groups, traced.agents, strict=True
+        ):
             kept = torch.as_tensor(keep[group.name]).bool().cpu()
             if not kept.any():
-                best = _strongest_channel(group, modules)
+                best = _strongest_agent(group, agents, modules)
                 warnings.warn(
-                    f"every channel of group '{group.name}' was dropped; keeping channel "
+                    f"every channel of group '{group.name}' was dropped; keeping agent "
                     f"{best} (largest weight norm) so the network stays connected",
                     stacklevel=2,
                 )
                 kept = kept.clone()
                 kept[best] = True
-            drop = torch.nonzero(~kept).flatten().tolist()
+            drop = torch.nonzero(~kept[agents]).flatten().tolist()
             if drop:
                 root = tp_group.items[0].dep
-                graph.get_pruning_group(root.target.module, root.handler, drop).prune()
+                traced.graph.get_pruning_group(root.target.module, root.handler, drop).prune()
     return pruned
