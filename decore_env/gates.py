@@ -121,18 +121,12 @@ def _trace_forward(model: nn.Module, example_input: Tensor) -> _Forward:
     traced = _Forward([], {}, {})
     names = {m: n or type(model).__name__ for n, m in model.named_modules()}
     where: list[str] = []
+    norm_calls: list[tuple[nn.Module, Tensor, Tensor]] = []
 
     def record(module: nn.Module, inputs: tuple, output: Tensor) -> None:
         where.pop()
         if isinstance(module, MIXING_NORMS):
-            dim = channel_dim(module, inputs[0], output)
-            if dim is None:
-                raise UnsupportedLayerError(
-                    f"layer '{names[module]}' ({type(module).__name__}) normalises over no "
-                    "single channel dim the gates can reproduce; normalise over dim 1 or the "
-                    "last dim"
-                )
-            traced.norm_dims[module] = dim
+            norm_calls.append((module, inputs[0], output))
         if not isinstance(module, _CONV_LINEAR):
             return
         if module in traced.spatial:
@@ -156,6 +150,14 @@ def _trace_forward(model: nn.Module, example_input: Tensor) -> _Forward:
             h.remove()
     if moves.found:
         raise UnsupportedLayerError(moves.found)
+    for norm, x, output in norm_calls:  # measured outside the mode, which would see its views
+        dim = channel_dim(norm, x, output)
+        if dim is None:
+            raise UnsupportedLayerError(
+                f"layer '{names[norm]}' ({type(norm).__name__}) normalises over no single "
+                "channel dim the gates can reproduce; normalise over dim 1 or the last dim"
+            )
+        traced.norm_dims[norm] = dim
     return traced
 
 
