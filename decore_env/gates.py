@@ -74,8 +74,8 @@ class _LayerMap:
     """
 
     name: str
-    module: nn.Module | None  # a conv/linear; None for per-channel layers
-    in_agents: Tensor | None  # (in_features,) long; None for per-channel layers
+    module: nn.Module | None  # None for a parameter held outside any layer
+    in_agents: Tensor | None  # (in_features,) long; None for per-channel layers (norm, scale)
     out_agents: Tensor  # (out_channels,) long
     per_channel: int = 0  # parameters per channel of a per-channel layer (norm, scale)
 
@@ -386,7 +386,7 @@ def _layer_maps(model: nn.Module, traced: Traced) -> list[_LayerMap]:
             n_params = sum(1 for _ in module.parameters(recurse=False))
             if n_params:
                 outs = agents_of(out_map, module, _channels(module))
-                maps.append(_LayerMap(name, None, None, outs, n_params))
+                maps.append(_LayerMap(name, module, None, outs, n_params))
     for name, p in _vector_parameters(model):
         maps.append(_LayerMap(name, None, None, agents_of(out_map, p, p.numel()), 1))
     return maps
@@ -417,7 +417,6 @@ class ChannelGates:
         self.channel_agents: list[Tensor] = traced.agents
         """Per group, the agent (index within the group) that decides each channel."""
         maps = _layer_maps(model, traced)
-        modules = dict(model.named_modules())
 
         def maskable(agents: Tensor | None) -> bool:
             return agents is not None and bool((agents < self.n_agents).any())
@@ -425,11 +424,9 @@ class ChannelGates:
         # Conv/linear layers with a maskable input, norms that mix maskable channels.
         self._consumers = [(m.module, m.in_agents) for m in maps if maskable(m.in_agents)]
         self._norms = [
-            (modules[m.name], m.out_agents, traced.forward.norm_dims[modules[m.name]])
+            (m.module, m.out_agents, traced.forward.norm_dims[m.module])
             for m in maps
-            if m.name in modules
-            and isinstance(modules[m.name], MIXING_NORMS)
-            and maskable(m.out_agents)
+            if isinstance(m.module, MIXING_NORMS) and maskable(m.out_agents)
         ]
         self._cost = _CostModel(maps, traced.forward.spatial, self.n_agents)
         full = self._cost(torch.ones(1, self.n_agents))
@@ -539,7 +536,7 @@ class _CostModel:
         coef = torch.zeros(3, width, dtype=torch.float64)  # rows: w_j, b_j, m_j
         for j, m in enumerate(maps):
             out_counts[:, j] = torch.bincount(m.out_agents, minlength=n + 1)
-            if m.module is None:  # norm or scale: parameters per channel
+            if m.in_agents is None:  # norm or scale: parameters per channel
                 coef[1, j] = m.per_channel
                 continue
             module = m.module
