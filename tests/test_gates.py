@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 import torch
+import torch_pruning as tp
 from torch import nn
 
 from decore_env import models
@@ -60,6 +61,15 @@ def test_channel_shuffle_is_refused_by_name():
     model = nn.Sequential(nn.Conv2d(1, 4, 1), _Shuffle(), nn.Conv2d(4, 4, 1))
     with pytest.raises(UnsupportedLayerError, match=r"layer '1' reshapes channels"):
         channel_groups(model, torch.randn(1, 1, 8, 8))
+
+
+def test_torch_pruning_failures_become_unsupported_layer_errors(monkeypatch):
+    def fail(*_args, **_kwargs):
+        raise ZeroDivisionError("integer division or modulo by zero")
+
+    monkeypatch.setattr(tp.DependencyGraph, "build_dependency", fail)
+    with pytest.raises(UnsupportedLayerError, match=r"cannot trace the model \(ZeroDivisionError"):
+        channel_groups(models.create("lenet5"), torch.randn(1, 1, 28, 28))
 
 
 def test_a_grouped_conv_makes_agents_decide_slots():
