@@ -43,6 +43,15 @@ def _param(name: str):
 
 
 @pytest.fixture(autouse=True)
+def _slow_only_when_asked(request):
+    """The other 55 models take about 3 minutes: a plain ``pytest`` skips them, ``-m slow``
+    (or any -m naming slow) runs them."""
+    asked = "slow" in request.config.getoption("markexpr")
+    if request.node.get_closest_marker("slow") and not asked:
+        pytest.skip("slow: over 30M params or not the smallest of its family; use -m slow")
+
+
+@pytest.fixture(autouse=True)
 def _one_thread():
     """Tiny inputs gain nothing from a second thread, and lose 10x or more (measured) when
     the other core is busy."""
