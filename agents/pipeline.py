@@ -188,7 +188,9 @@ class _Run:
         start = time.perf_counter()
         trained = policy.base.core.model.eval()  # jointly trained with the agents
         gates = policy.base.core.gates
-        keep = connected_keep(gates.split(policy.final_mask()), gates.groups, trained)
+        keep = connected_keep(
+            gates.split(policy.final_mask()), gates.groups, gates.channel_agents, trained
+        )
         pruned = prune(trained, keep, self.example)
         phases["prune"] = time.perf_counter() - start
         start = time.perf_counter()

@@ -150,8 +150,8 @@ class ObservationBuilder:
         example = torch.zeros(1, *core.loader.x.shape[1:], device=device)
         norms = norms_after(core.model, example)
         self._layers = [
-            ([modules[n] for n in g.layers], [norms[n] for n in g.layers if n in norms])
-            for g in gates.groups
+            ([modules[n] for n in g.layers], [norms[n] for n in g.layers if n in norms], agents)
+            for g, agents in zip(gates.groups, gates.channel_agents, strict=True)
         ]
         self.reset()
 
@@ -184,16 +184,25 @@ class ObservationBuilder:
         group's largest.
 
         The layers of a group are coupled index by index, so channel j of every layer in the
-        group is agent j of the group; a group's entries are the mean over its layers.
+        group is one channel of the group; a group's entries are the mean over its layers, and
+        an agent's the mean over its channels (several where a grouped conv ties a slot).
         """
         weights, scales = [], []
-        for layers, norms in self._layers:
+        for layers, norms, agents in self._layers:
             weight = torch.stack([m.weight.flatten(1).norm(dim=1) for m in layers]).mean(0)
             if norms:
                 scale = torch.stack([n.weight.abs() for n in norms]).mean(0)
             else:
                 scale = torch.ones_like(weight)
+            weight, scale = _per_agent(weight, agents), _per_agent(scale, agents)
             tiny = torch.finfo(weight.dtype).tiny
             weights.append(weight / weight.max().clamp_min(tiny))
             scales.append(scale / scale.max().clamp_min(tiny))
         return torch.cat(weights + scales).float()
+
+
+def _per_agent(values: Tensor, agents: Tensor) -> Tensor:
+    """Mean of per-channel ``values`` over the channels each agent decides."""
+    agents = agents.to(values.device)
+    sums = torch.zeros(int(agents.max()) + 1, device=values.device).index_add_(0, agents, values)
+    return sums / torch.bincount(agents)

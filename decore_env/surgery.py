@@ -43,28 +43,32 @@ def _check_keep(keep: KeepMask, groups: list[Group]) -> None:
             raise ValueError(f"keep mask of group '{name}' has shape {shape}; expected ({size},)")
 
 
-def _strongest_channel(group: Group, modules: Mapping[str, nn.Module]) -> int:
-    """Index of the channel with the largest L1 weight norm over the group's producers."""
+def _strongest_agent(group: Group, agents: Tensor, modules: Mapping[str, nn.Module]) -> int:
+    """The agent whose channels have the largest L1 weight norm over the group's producers."""
     norms = sum(modules[n].weight.detach().abs().flatten(1).sum(1) for n in group.layers)
-    return int(torch.argmax(norms))
+    return int(torch.argmax(torch.zeros(group.size).index_add_(0, agents, norms)))
 
 
-def connected_keep(keep: KeepMask, groups: list[Group], model: nn.Module) -> dict[str, Tensor]:
+def connected_keep(
+    keep: KeepMask, groups: list[Group], agents: list[Tensor], model: nn.Module
+) -> dict[str, Tensor]:
     """``keep`` as CPU bool tensors, with no group emptied.
 
-    A group whose every channel is dropped keeps its channel with the largest weight norm in
+    A group whose every agent is dropped keeps its agent with the largest weight norm in
     ``model`` (a warning says so), so the pruned network stays connected. This is the mask
     that :func:`prune` applies and :func:`save_pruned` records.
+
+    :param agents: per group, the agent of each channel (``ChannelGates.channel_agents``).
     """
     _check_keep(keep, groups)
     modules = dict(model.named_modules())
     out = {}
-    for group in groups:
+    for group, channel_agents in zip(groups, agents, strict=True):
         kept = torch.as_tensor(keep[group.name]).bool().cpu().clone()
         if not kept.any():
-            best = _strongest_channel(group, modules)
+            best = _strongest_agent(group, channel_agents, modules)
             warnings.warn(
-                f"every channel of group '{group.name}' was dropped; keeping channel "
+                f"every channel of group '{group.name}' was dropped; keeping agent "
                 f"{best} (largest weight norm) so the network stays connected",
                 stacklevel=3,
             )
@@ -77,19 +81,22 @@ def prune(model: nn.Module, keep: KeepMask, example_input: Tensor) -> nn.Module:
     """A new network without the channels whose ``keep`` entry is False.
 
     ``keep`` maps each group name of :func:`~decore_env.gates.channel_groups` to a bool
-    tensor of the group's size. The input model is never modified. A group is never
-    emptied (see :func:`connected_keep`). In eval mode the result computes exactly what the
-    masked model computes.
+    tensor of the group's size, one entry per agent (a channel, or a slot of a group that a
+    grouped conv reads: see :mod:`decore_env.gates`). The input model is never modified. A
+    group is never emptied (see :func:`connected_keep`). In eval mode the result computes
+    exactly what the masked model computes.
     """
     pruned = copy.deepcopy(model)
-    groups, tp_groups, _, _, graph = trace_groups(pruned, example_input)
-    keep = connected_keep(keep, groups, pruned)
+    traced = trace_groups(pruned, example_input)
+    keep = connected_keep(keep, traced.groups, traced.agents, pruned)
     with torch.no_grad():
-        for group, tp_group in zip(groups, tp_groups, strict=True):
-            drop = torch.nonzero(~keep[group.name]).flatten().tolist()
+        for group, tp_group, agents in zip(
+            traced.groups, traced.tp_groups, traced.agents, strict=True
+        ):
+            drop = torch.nonzero(~keep[group.name][agents]).flatten().tolist()
             if drop:
                 root = tp_group.items[0].dep
-                graph.get_pruning_group(root.target.module, root.handler, drop).prune()
+                traced.graph.get_pruning_group(root.target.module, root.handler, drop).prune()
     return pruned
 
 

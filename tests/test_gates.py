@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 import torch
+import torch_pruning as tp
 from torch import nn
 
 from decore_env import models
@@ -35,18 +36,51 @@ def test_groups_are_frozen():
 
 
 @pytest.mark.parametrize(
-    ("layer", "message"),
+    ("layer", "width", "message"),
     [
-        (nn.LayerNorm([4, 8, 8]), r"layer '1' \(LayerNorm\)"),
-        (nn.Conv2d(4, 8, 3, padding=1, groups=2), r"layer '1' is a grouped conv \(groups=2\)"),
+        (nn.LayerNorm([4, 8, 8]), 4, r"layer '1' \(LayerNorm\) normalises over \(4, 8, 8\)"),
+        (nn.Conv2d(4, 2, 3, padding=1, groups=2), 2, r"layer '1' is a depthwise conv with 4"),
+        (nn.PReLU(4), 4, r"layer '1' \(PReLU\) has parameters but is neither"),
     ],
 )
-def test_unsupported_layers_are_named(layer, message):
+def test_unsupported_layers_are_named(layer, width, message):
     model = nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1), layer, nn.Flatten(), nn.Linear(4 * 8 * 8, 2)
+        nn.Conv2d(1, 4, 3, padding=1), layer, nn.Flatten(), nn.Linear(width * 8 * 8, 2)
     )
     with pytest.raises(UnsupportedLayerError, match=message):
         channel_groups(model, torch.randn(1, 1, 8, 8))
+
+
+class _Shuffle(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        return x.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+def test_channel_shuffle_is_refused_by_name():
+    model = nn.Sequential(nn.Conv2d(1, 4, 1), _Shuffle(), nn.Conv2d(4, 4, 1))
+    with pytest.raises(UnsupportedLayerError, match=r"layer '1' reshapes channels"):
+        channel_groups(model, torch.randn(1, 1, 8, 8))
+
+
+def test_torch_pruning_failures_become_unsupported_layer_errors(monkeypatch):
+    def fail(*_args, **_kwargs):
+        raise ZeroDivisionError("integer division or modulo by zero")
+
+    monkeypatch.setattr(tp.DependencyGraph, "build_dependency", fail)
+    with pytest.raises(UnsupportedLayerError, match=r"cannot trace the model \(ZeroDivisionError"):
+        channel_groups(models.create("lenet5"), torch.randn(1, 1, 28, 28))
+
+
+def test_a_grouped_conv_makes_agents_decide_slots():
+    """4 conv groups over 8 channels: agent j keeps channel j of every conv group."""
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 1), nn.Conv2d(8, 12, 3, groups=4), nn.Flatten(), nn.Linear(12 * 6 * 6, 2)
+    )
+    gates = ChannelGates(model, torch.randn(1, 3, 8, 8))
+    assert gates.sizes == (2, 3)
+    assert gates.channel_agents[0].tolist() == [0, 1] * 4
+    assert gates.channel_agents[1].tolist() == [0, 1, 2] * 4
 
 
 def test_wrong_mask_shapes_are_refused():

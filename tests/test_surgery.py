@@ -4,6 +4,7 @@ from functools import cache
 
 import pytest
 import torch
+from equivalence import TOLERANCE, assert_masked_equals_pruned, draw_mask, realistic_norms
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -13,7 +14,6 @@ from decore_env.gates import ChannelGates
 from decore_env.metrics import count
 from decore_env.surgery import load_pruned, prune, save_pruned
 
-TOLERANCE = 1e-4
 FAST_SHAPE = {"resnet18": (3, 32, 32), "resnet50": (3, 32, 32), "mobilenet_v2": (3, 32, 32)}
 
 
@@ -22,43 +22,12 @@ def _example(name: str, batch: int = 2) -> torch.Tensor:
     return torch.randn(batch, *shape, generator=torch.Generator().manual_seed(1))
 
 
-def _realistic_norms(model: nn.Module, x: torch.Tensor) -> nn.Module:
-    """BatchNorm statistics from data and random affine terms, as in a trained network.
-
-    Fresh running statistics (mean 0, var 1) let eval-mode activations of deep ResNets grow
-    to 1e4; statistics from a forward pass keep them O(1), so 1e-4 is a meaningful bound.
-    """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    gen = torch.Generator().manual_seed(0)
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the calibration pass
-        m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-        m.bias.data.copy_(torch.rand(m.num_features, generator=gen) - 0.5)
-    with torch.no_grad():
-        model.train()(torch.randn(16, *x.shape[1:], generator=gen))
-    return model.eval()
-
-
 @cache
 def _setup(name: str) -> tuple[nn.Module, ChannelGates, torch.Tensor]:
     torch.manual_seed(0)
     x = _example(name)
-    model = _realistic_norms(models.create(name), x)
+    model = realistic_norms(models.create(name), x)
     return model, ChannelGates(model, x), x
-
-
-def _draw_mask(gates: ChannelGates, seed: int, drop: float, narrow: int) -> torch.Tensor:
-    """Random mask that keeps >= 1 channel per group and narrows one group to 1 channel."""
-    gen = torch.Generator().manual_seed(seed)
-    parts = []
-    for i, size in enumerate(gates.sizes):
-        part = torch.rand(size, generator=gen) >= drop
-        if i == narrow % len(gates.sizes) or not part.any():
-            part = torch.zeros(size, dtype=torch.bool)
-            part[int(torch.randint(size, (1,), generator=gen))] = True
-        parts.append(part)
-    return torch.cat(parts).float()
 
 
 @pytest.mark.parametrize("name", models.MODEL_NAMES)
@@ -76,21 +45,13 @@ def _draw_mask(gates: ChannelGates, seed: int, drop: float, narrow: int) -> torc
 )
 def test_pruned_equals_masked_and_costs_match(name, seed, drop, narrow):
     model, gates, x = _setup(name)
-    mask = _draw_mask(gates, seed, drop, narrow)
-    with torch.no_grad():
-        with gates.masked(mask):
-            masked_out = model(x)
-        pruned = prune(model, gates.split(mask), x)
-        pruned_out = pruned.eval()(x)
-    assert (masked_out - pruned_out).abs().max().item() <= TOLERANCE
-    params, macs = gates.cost(mask)
-    assert count(pruned, x) == (int(params.item()), int(macs.item()))
+    assert_masked_equals_pruned(model, gates, draw_mask(gates, seed, drop, narrow), x)
 
 
 def test_per_sample_masks_match_separate_pruned_models():
     model, gates, _ = _setup("resnet56")
     x = torch.randn(3, 3, 32, 32)
-    masks = torch.stack([_draw_mask(gates, s, 0.5, s) for s in range(3)])
+    masks = torch.stack([draw_mask(gates, s, 0.5, s) for s in range(3)])
     with torch.no_grad():
         with gates.masked(masks):
             batched = model(x)
@@ -102,7 +63,7 @@ def test_per_sample_masks_match_separate_pruned_models():
 def test_prune_leaves_input_model_untouched_and_works_under_no_grad():
     model, gates, x = _setup("vgg16")
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    mask = _draw_mask(gates, 3, 0.5, 0)
+    mask = draw_mask(gates, 3, 0.5, 0)
     with torch.no_grad():
         pruned = prune(model, gates.split(mask), x)
     after = model.state_dict()
@@ -136,7 +97,7 @@ def test_bad_keep_masks_are_refused_with_the_group_named():
 
 def test_pruned_model_saves_and_loads_without_pickled_code(tmp_path):
     model, gates, x = _setup("resnet56")
-    keep = gates.split(_draw_mask(gates, 5, 0.6, 2))
+    keep = gates.split(draw_mask(gates, 5, 0.6, 2))
     pruned = prune(model, keep, x).eval()
     save_pruned(tmp_path / "pruned.pt", pruned, keep, tuple(x.shape[1:]), "resnet56", 10)
     loaded = load_pruned(tmp_path / "pruned.pt")
@@ -147,7 +108,7 @@ def test_pruned_model_saves_and_loads_without_pickled_code(tmp_path):
 def test_masked_gradients_equal_pruned_gradients():
     """Joint training through the mask trains kept weights exactly as the pruned net would."""
     model, gates, x = _setup("lenet5")
-    mask = _draw_mask(gates, 7, 0.5, 1)
+    mask = draw_mask(gates, 7, 0.5, 1)
     keep = gates.split(mask)
     pruned = prune(model, keep, x)
     target = torch.tensor([1, 3])
@@ -162,3 +123,22 @@ def test_masked_gradients_equal_pruned_gradients():
     assert torch.allclose(conv1.weight.grad[kept1], small1.weight.grad, atol=1e-6)
     # Dropped channels get no gradient through the masked path.
     assert conv1.weight.grad[~kept1].abs().sum() == 0
+
+
+def test_group_norm_and_grouped_conv_prune_exactly():
+    """GroupNorm statistics over kept channels; both layers keep equal-width groups."""
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3),
+        nn.GroupNorm(2, 8),
+        nn.ReLU(),
+        nn.Conv2d(8, 6, 3, groups=2),
+        nn.GroupNorm(2, 6),
+        nn.Flatten(),
+        nn.Linear(6 * 4 * 4, 2),
+    )
+    x = torch.randn(2, 3, 8, 8)
+    model = realistic_norms(model, x)
+    gates = ChannelGates(model, x)
+    assert gates.sizes == (4, 3)  # slots: 8 channels in 2 groups, 6 channels in 2 groups
+    for seed in range(4):
+        assert_masked_equals_pruned(model, gates, draw_mask(gates, seed, 0.5, seed), x)
