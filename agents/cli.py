@@ -136,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--no-progress", dest="progress", action="store_false", help="no progress bars"
         )
         cmd.set_defaults(run=compress_command, config=None, demo=name == "demo")
+    tasks = sub.add_parser("tasks", help=TASKS_HELP, description=TASKS_HELP)
+    tasks.set_defaults(run=tasks_command, config=None)
     export = sub.add_parser("export", help=EXPORT_HELP, description=EXPORT_HELP)
     export.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder")
     export.add_argument(
@@ -153,6 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 EXPORT_HELP = "export a run's pruned network for deployment (pt2, onnx, or an unsafe pickle)"
+TASKS_HELP = "list the registered task ids (gym.make(ID)) and what each is"
+
+
+def tasks_command() -> int:
+    """`decore tasks`: every registered id, its settings and what it is."""
+    from decore_env.tasks import TASKS
+
+    width = max(map(len, TASKS))
+    for task_id, task in TASKS.items():
+        settings = ", ".join(f"{k}={v!r}" for k, v in task.kwargs.items()) or "defaults"
+        print(f"{task_id:<{width}}  {settings}\n{'':<{width}}  {task.summary}")
+    return 0
 
 
 def export_command(run_dir: str, fmt: str, out: str | None) -> int:

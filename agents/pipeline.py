@@ -203,7 +203,7 @@ class _Run:
             command,
             baseline,
             _measure(pruned, self.splits, self.example, self.device),
-            kept_channels(pruned, gates.groups),
+            kept_channels(pruned, trained, gates.groups),
             policy.base.lam,
             phases,
             self.splits,
@@ -224,17 +224,16 @@ def _track_results(tracker: Tracker, report: dict, files: RunFiles) -> None:
     tracker.log_artifact("pruned", "model", [files.root / "pruned.pt", files.root / "report.json"])
 
 
-def kept_channels(pruned: nn.Module, groups: list) -> dict[str, list[int]]:
-    """[kept, total] per group, read off the pruned network (so a group that surgery saved
-    from being emptied shows the channel it kept)."""
-    modules = dict(pruned.named_modules())
-    widths = {
-        g.name: modules[g.name].out_features
-        if isinstance(modules[g.name], nn.Linear)
-        else modules[g.name].out_channels
-        for g in groups
-    }
-    return {g.name: [widths[g.name], g.size] for g in groups}
+def _width(model: nn.Module, name: str) -> int:
+    layer = dict(model.named_modules())[name]
+    return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
+
+
+def kept_channels(pruned: nn.Module, full: nn.Module, groups: list) -> dict[str, list[int]]:
+    """[kept, total] channels per group, read off the pruned and the full network (so a group
+    that surgery saved from being emptied shows the channel it kept, and a group of slots,
+    fewer agents than channels, counts channels)."""
+    return {g.name: [_width(pruned, g.name), _width(full, g.name)] for g in groups}
 
 
 def _report(config, command, baseline, pruned, kept, lam, phases, splits) -> dict:
