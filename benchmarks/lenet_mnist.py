@@ -134,8 +134,10 @@ def append_row(row: dict) -> None:
 
 
 def render() -> None:
-    """Markdown table and plot from every row of the CSV."""
-    rows = list(csv.DictReader(CSV_PATH.open()))
+    """Markdown table and plot from the newest CSV row of each run name (the CSV keeps every
+    row, so earlier code versions stay on record)."""
+    newest = {r["name"]: r for r in csv.DictReader(CSV_PATH.open())}
+    rows = list(newest.values())
     lines = [
         "# LeNet-5 / MNIST",
         "",
