@@ -27,11 +27,11 @@ from agents.tracking import Tracker, open_tracker
 from decore_env import models
 from decore_env.data import DataSplits, check_batch_fits, load_dataset
 from decore_env.files import atomic_save, atomic_write, load_weights, resolve_device
-from decore_env.metrics import count, latency_ms
+from decore_env.metrics import accuracy, count, latency_ms
 from decore_env.rewards import break_even_accuracy
 from decore_env.spec import derive_seed
 from decore_env.surgery import connected_keep, prune, save_pruned
-from decore_env.training import evaluate, fit
+from decore_env.training import fit
 
 TRAIN_BATCH_SIZE = 128
 """Batch size of baseline training and fine-tuning (our choice)."""
@@ -69,7 +69,7 @@ def _measure(model: nn.Module, splits: DataSplits, example: Tensor, device: torc
     """Test accuracy, params, MACs (= FLOPs / 2) and median latency of ``model``."""
     params, macs = count(model, example)
     return {
-        "accuracy": evaluate(
+        "accuracy": accuracy(
             model, splits.test_x, splits.test_y, splits.mean, splits.std, 1000, device
         ),
         "params": params,

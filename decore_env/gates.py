@@ -38,6 +38,7 @@ import torch_pruning as tp
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
+from decore_env.metrics import eval_mode
 from decore_env.norms import MIXING_NORMS, channel_dim, masked_norm
 
 _CONV_LINEAR = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -143,7 +144,7 @@ def _trace_forward(model: nn.Module, example_input: Tensor) -> _Forward:
         handles.append(module.register_forward_hook(record))
     moves = _ChannelMoves(where)
     try:
-        with _eval_mode(model), torch.no_grad(), moves:
+        with eval_mode(model), torch.no_grad(), moves:
             model(example_input)
     finally:
         for h in handles:
@@ -191,17 +192,6 @@ def _equal_width_parts(module: nn.Module) -> int:
 
 def _is_depthwise(module: nn.Module) -> bool:
     return _widths(module) == (module.groups, module.groups)
-
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """Run a tracing pass without touching BatchNorm running statistics."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
 
 
 def _vector_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
@@ -254,7 +244,7 @@ def build_dependency_graph(model: nn.Module, example_input: Tensor) -> tp.Depend
     torch-pruning need not guess and warn).
     """
     vectors = [(p, int(torch.tensor(p.shape).argmax())) for _, p in _vector_parameters(model)]
-    with _eval_mode(model), torch.enable_grad():
+    with eval_mode(model), torch.enable_grad():
         try:
             return tp.DependencyGraph().build_dependency(
                 model, example_inputs=example_input, unwrapped_parameters=vectors

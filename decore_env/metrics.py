@@ -24,16 +24,16 @@ def count_params(model: nn.Module) -> int:
 
 
 @contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode and no_grad for the block, then the caller's train/eval mode back.
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode for the block, then the caller's train/eval mode back, even on errors.
 
-    Eval mode keeps measurements from updating BatchNorm running statistics.
+    Eval mode keeps measurements and tracing passes from updating BatchNorm running
+    statistics. The one guard of the project: every eval-mode pass goes through it.
     """
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            yield model
+        yield model
     finally:
         model.train(was_training)
 
@@ -44,7 +44,7 @@ def count(model: nn.Module, example_input: torch.Tensor) -> tuple[int, int]:
     `example_input` may hold a batch of N samples; the count is divided by N, so the
     result does not depend on the batch used to trace the model.
     """
-    with _eval_mode(model), FlopCounterMode(display=False) as counter:
+    with eval_mode(model), torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(example_input.to(_device_of(model)))
     flops = counter.get_total_flops()
     return count_params(model), flops // (2 * example_input.shape[0])
@@ -91,7 +91,7 @@ def latency_ms(
     dev = _device_of(model)
     x = example_input[:1].to(dev).expand(batch_size, *example_input.shape[1:]).contiguous()
     times = []
-    with _eval_mode(model):
+    with eval_mode(model), torch.no_grad():
         for i in range(warmup + repeats):
             _sync(dev)
             start = time.perf_counter()
@@ -104,27 +104,34 @@ def latency_ms(
 
 def accuracy(
     model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    batch_size: int = 512,
-    device: torch.device | str | None = None,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    batch_size: int = 1000,
+    device: torch.device | str = "cpu",
 ) -> float:
-    """Top-1 accuracy in [0, 1] of `model` on already normalised `images`.
+    """Top-1 accuracy in [0, 1] of ``model`` on uint8 images ``x`` (N, C, H, W), normalised
+    with ``mean`` / ``std`` on ``device`` as in training; leaves the model's mode as it was.
 
-    Runs in eval mode without gradients, `batch_size` images at a time on `device`
-    (None: the model's device), so large test sets fit in memory.
+    The project's one accuracy function: baselines, fine-tuned networks and reports use it.
     """
-    if len(images) == 0 or len(images) != len(labels):
+    from decore_env.data import TensorLoader
+    from decore_env.training import autocast
+
+    if len(x) == 0 or len(x) != len(y):
         raise ValueError(
             f"accuracy needs as many labels as images and at least one image, "
-            f"got {len(images)} images and {len(labels)} labels"
+            f"got {len(x)} images and {len(y)} labels"
         )
-    model = _on_device(model, device)
-    dev = _device_of(model)
-    correct = 0
-    with _eval_mode(model):
-        for start in range(0, len(images), batch_size):
-            logits = model(images[start : start + batch_size].to(dev))
-            target = labels[start : start + batch_size].to(dev)
-            correct += int((logits.argmax(dim=1) == target).sum())
-    return correct / len(images)
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    loader = TensorLoader(
+        x, y, mean, std, batch_size, device=device, shuffle=False, channels_last=cuda
+    )
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    with eval_mode(model), torch.no_grad():
+        for xb, yb in loader:
+            with autocast(device):
+                correct += (model(xb).argmax(1) == yb).sum()
+    return correct.item() / len(x)

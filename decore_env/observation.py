@@ -37,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from decore_env.core import CompressionCore
+from decore_env.metrics import eval_mode
 from decore_env.spec import KEEP_DECAY
 
 GLOBAL_FEATURES = ("accuracy", "params_kept", "macs_kept")
@@ -98,13 +99,10 @@ def norms_after(model: nn.Module, example_input: Tensor) -> dict[str, nn.Module]
     calls: list[nn.Module] = []
     leaves = [m for m in model.modules() if not any(True for _ in m.children())]
     handles = [m.register_forward_hook(lambda mod, _i, _o: calls.append(mod)) for m in leaves]
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(example_input)
     finally:
-        model.train(was_training)
         for h in handles:
             h.remove()
     names = {m: n for n, m in model.named_modules()}

@@ -9,17 +9,18 @@ import contextlib
 from collections.abc import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 from tqdm import tqdm
 
 from .data import DataSplits, TensorLoader
+from .metrics import accuracy
 from .spec import derive_seed
 
 LOSS_EVERY = 20
 """Steps between progress-bar loss updates: reading the loss syncs the GPU."""
 
 
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     """bf16 autocast on CUDA (fast and needs no loss scaling); full precision elsewhere, so
     CPU runs are exact and reproducible."""
     if device.type == "cuda":
@@ -43,7 +44,7 @@ def train_epoch(
     model.train()
     total = torch.zeros((), device=loader.device)
     for step, (x, y) in enumerate(loader, 1):
-        with _autocast(loader.device):
+        with autocast(loader.device):
             loss = nn.functional.cross_entropy(model(x), y, label_smoothing=label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -56,39 +57,6 @@ def train_epoch(
             if step % LOSS_EVERY == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     return total.item() / len(loader)
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
-    batch_size: int = 1000,
-    device: str | torch.device = "cpu",
-) -> float:
-    """Top-1 accuracy in [0, 1] of ``model`` on uint8 images ``x``; leaves the model's mode as
-    it was."""
-    device = torch.device(device)
-    loader = TensorLoader(
-        x,
-        y,
-        mean,
-        std,
-        batch_size,
-        device=device,
-        shuffle=False,
-        channels_last=device.type == "cuda",
-    )
-    was_training = model.training
-    model.eval()
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    for xb, yb in loader:
-        with _autocast(device):
-            correct += (model(xb).argmax(1) == yb).sum()
-    model.train(was_training)
-    return correct.item() / len(x)
 
 
 def fit(
@@ -164,4 +132,4 @@ def fit(
                         "rng": torch.get_rng_state(),
                     }
                 )
-    return evaluate(model, splits.test_x, splits.test_y, splits.mean, splits.std, 1000, device)
+    return accuracy(model, splits.test_x, splits.test_y, splits.mean, splits.std, 1000, device)

@@ -31,29 +31,36 @@ def test_count_leaves_model_untouched() -> None:
     assert torch.equal(model[1].running_mean, stats)
 
 
-def _identity_classifier() -> nn.Linear:
-    """Predicts the index of the largest input feature."""
-    model = nn.Linear(3, 3)
+def _identity_classifier() -> nn.Sequential:
+    """Predicts the index of the largest input feature (of N x 3 x 1 x 1 images)."""
+    linear = nn.Linear(3, 3)
     with torch.no_grad():
-        model.weight.copy_(torch.eye(3))
-        model.bias.zero_()
-    return model
+        linear.weight.copy_(torch.eye(3))
+        linear.bias.zero_()
+    return nn.Sequential(nn.Flatten(), linear)
+
+
+RAW = ((0.0, 0.0, 0.0), (1 / 255, 1 / 255, 1 / 255))
+"""mean 0, std 1/255: uint8 pixels pass through as their values."""
+
+
+def _pixels(rows: list[list[int]]) -> torch.Tensor:
+    """(N, 3) values as uint8 images (N, 3, 1, 1)."""
+    return torch.tensor(rows, dtype=torch.uint8).view(-1, 3, 1, 1)
 
 
 def test_accuracy_on_known_outputs() -> None:
-    images = torch.tensor(
-        [[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [1.0, 0, 0], [0, 1.0, 0]]
-    )  # predictions 0, 1, 2, 0, 1
+    images = _pixels([[9, 0, 0], [0, 9, 0], [0, 0, 9], [9, 0, 0], [0, 9, 0]])  # 0, 1, 2, 0, 1
     labels = torch.tensor([0, 1, 0, 0, 2])  # 3 of 5 right
     model = _identity_classifier().train()
-    assert accuracy(model, images, labels, batch_size=2) == pytest.approx(0.6)
-    assert accuracy(model, images, labels, batch_size=64, device="cpu") == pytest.approx(0.6)
+    assert accuracy(model, images, labels, *RAW, batch_size=2) == pytest.approx(0.6)
+    assert accuracy(model, images, labels, *RAW, batch_size=64) == pytest.approx(0.6)
     assert model.training
 
 
 def test_accuracy_rejects_mismatched_inputs() -> None:
     with pytest.raises(ValueError, match="labels"):
-        accuracy(_identity_classifier(), torch.zeros(3, 3), torch.zeros(2, dtype=torch.long))
+        accuracy(_identity_classifier(), _pixels([[1, 0, 0]] * 3), torch.zeros(2).long(), *RAW)
 
 
 def test_latency_is_positive_and_keeps_mode() -> None:
@@ -67,7 +74,8 @@ def test_latency_is_positive_and_keeps_mode() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_paths_leave_the_cpu_model_in_place() -> None:
     model = _identity_classifier()
-    images, labels = torch.eye(3), torch.tensor([0, 1, 1])
-    assert accuracy(model, images, labels, device="cuda") == pytest.approx(2 / 3)
-    assert latency_ms(model, images, batch_size=4, device="cuda", repeats=3) > 0.0
-    assert model.weight.device.type == "cpu"
+    images, labels = _pixels([[9, 0, 0], [0, 9, 0], [0, 0, 9]]), torch.tensor([0, 1, 1])
+    assert accuracy(model, images, labels, *RAW, device="cuda") == pytest.approx(2 / 3)
+    example = images[:1].float()
+    assert latency_ms(model, example, batch_size=4, device="cuda", repeats=3) > 0.0
+    assert model[1].weight.device.type == "cpu"
