@@ -22,9 +22,10 @@ from decore_env.gates import ChannelGates
 from decore_env.observation import ObservationBuilder
 from decore_env.spec import TaskSpec
 from decore_env.weights import (
+    TRAIN_SPLITS,
     cached_baseline,
     embedded_data,
-    is_default_task,
+    needs_weights,
     refuse_without_weights,
 )
 
@@ -48,9 +49,10 @@ def build_network(spec: TaskSpec, splits: DataSplits) -> nn.Module:
         return net
     net = models.for_data(spec.model, splits.num_classes, splits.input_shape)
     checkpoint = spec.checkpoint
+    if needs_weights(spec):
+        n, shape, classes = len(splits.train_y), splits.input_shape, splits.num_classes
+        raise refuse_without_weights(spec.model, str(spec.dataset), n, shape, classes)
     if checkpoint is None:
-        if not (spec.train_baseline or is_default_task(spec.model, spec.dataset)):
-            raise refuse_without_weights(spec.model, splits, str(spec.dataset))
         checkpoint = cached_baseline(spec.model, splits, spec.seed, resolve_device(spec.device))
     load_weights(net, checkpoint)
     return net
@@ -58,6 +60,9 @@ def build_network(spec: TaskSpec, splits: DataSplits) -> nn.Module:
 
 def build_core(spec: TaskSpec) -> CompressionCore:
     """The core of ``spec``: network, channel gates and device-resident training batches."""
+    named = isinstance(spec.dataset, str) and spec.dataset in TRAIN_SPLITS
+    if needs_weights(spec) and named:  # refused before the data is looked for
+        raise refuse_without_weights(spec.model, spec.dataset, *TRAIN_SPLITS[spec.dataset])
     batch_size = spec.batch_size
     splits = load_splits(spec)
     check_batch_fits(batch_size, splits)

@@ -38,6 +38,16 @@ TRAIN_COST_FACTOR = 3
 """A training step costs about three forward passes (forward, two backward products)."""
 
 
+TRAIN_SPLITS = {
+    "mnist": (60_000, (1, 28, 28), 10),
+    "fashion_mnist": (60_000, (1, 28, 28), 10),
+    "cifar10": (50_000, (3, 32, 32), 10),
+    "cifar100": (50_000, (3, 32, 32), 100),
+}
+"""(training images, image shape, classes) of the named data sets, so that a task without
+weights is refused before its data is looked for."""
+
+
 class MissingWeightsError(ValueError):
     """A task whose network has no trained weights; the message says how to get them."""
 
@@ -91,10 +101,22 @@ def cached_baseline(model: str, splits: DataSplits, seed: int, device: Any) -> P
 
 def is_default_task(model: object, dataset: object) -> bool:
     """The one task whose weights are made on first use without being asked."""
-    return model == DEFAULT_MODEL and dataset in (DEFAULT_DATASET, embedded_data())
+    return model == DEFAULT_MODEL and (dataset == DEFAULT_DATASET or dataset is embedded_data())
 
 
-def refuse_without_weights(model: str, splits: DataSplits, dataset: str) -> MissingWeightsError:
+def needs_weights(spec: Any) -> bool:
+    """A registry network with no checkpoint outside the default task, not asked to train."""
+    return (
+        isinstance(spec.model, str)
+        and spec.checkpoint is None
+        and not spec.train_baseline
+        and not is_default_task(spec.model, spec.dataset)
+    )
+
+
+def refuse_without_weights(
+    model: str, dataset: str, train_images: int, shape: tuple[int, ...], classes: int
+) -> MissingWeightsError:
     """The error for a registry network with no checkpoint: the command that trains one and
     about how long it takes on a CPU."""
     import torch
@@ -102,13 +124,13 @@ def refuse_without_weights(model: str, splits: DataSplits, dataset: str) -> Miss
     from decore_env import models
     from decore_env.metrics import count
 
-    net = models.for_data(model, splits.num_classes, splits.input_shape)
-    _, macs = count(net, torch.zeros(1, *splits.input_shape))
-    epochs = baseline_epochs(splits.name)
-    hours = epochs * len(splits.train_y) * TRAIN_COST_FACTOR * macs / CPU_MACS_PER_S / 3600
-    out = f"runs/{model}-{splits.name}"
+    net = models.create(model, num_classes=classes)
+    _, macs = count(net, torch.zeros(1, *shape))
+    epochs = baseline_epochs(dataset)
+    hours = epochs * train_images * TRAIN_COST_FACTOR * macs / CPU_MACS_PER_S / 3600
+    out = f"runs/{model}-{Path(dataset).name}"
     return MissingWeightsError(
-        f"model {model!r} has no trained weights for {splits.name}: train them with `decore "
+        f"model {model!r} has no trained weights for {dataset}: train them with `decore "
         f"train --model {model} --dataset {dataset} --epochs {epochs} --out {out}` (about "
         f"{hours:.1f} h on a 2-core CPU, minutes on a GPU) and pass "
         f"checkpoint='{out}/baseline.pt', or pass train_baseline=True"

@@ -250,6 +250,12 @@ def test_a_registry_network_without_weights_is_refused_with_the_command_that_tra
         make(model="lenet5", dataset=replace(embedded_data(), name="digits"))
 
 
+def test_a_paper_task_without_weights_is_refused_before_its_data_is_sought(tmp_path):
+    with pytest.raises(MissingWeightsError, match="decore train --model vgg16 --dataset cifar10"):
+        gym.make("DecoreCompress-VGG16-CIFAR10-v0", data_root=str(tmp_path))
+    assert not any(tmp_path.iterdir())  # no download was tried
+
+
 def test_paper_task_ids_are_registered_with_the_papers_lambda():
     for task_id, model in (
         ("DecoreCompress-VGG16-CIFAR10-v0", "vgg16"),
@@ -361,3 +367,10 @@ def test_env_ids_resolve_and_import_stays_light():
     assert isinstance(gym.make("decore_env:DecoreCompress-v0").unwrapped, DecoreCompressEnv)
     code = "import sys, decore_env; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    help_code = (  # `decore --help` builds its options from the configs without torch
+        "import contextlib, io, sys; from agents.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['compress', '--help'])\n"
+        "sys.exit('torch' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", help_code]).returncode == 0

@@ -1,0 +1,46 @@
+"""The benchmark scripts measure what they say: tiny runs on the CPU."""
+
+import importlib.util
+from pathlib import Path
+
+import gymnasium as gym
+import torch
+
+from agents.reinforce import DecoreAgent, ReinforceConfig
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _agent() -> DecoreAgent:
+    env = gym.make_vec(
+        "DecoreCompress-v0",
+        num_envs=32,
+        vectorization_mode="vector_entry_point",
+        tensors=True,
+        observe=False,
+    )
+    env.reset(seed=0)
+    return DecoreAgent(env, ReinforceConfig(lr=0.1, init_weight=1.0))
+
+
+def test_the_bare_core_update_is_the_agents_update_without_the_env():
+    """So that the env-vs-core row compares the same work."""
+    bench = _load("env_throughput")
+    through_env, on_core = _agent(), _agent()
+    for _ in range(3):
+        through_env.train_step()
+        bench.bare_core_update(on_core)
+    assert torch.equal(through_env.weights, on_core.weights)
+
+
+def test_agent_rows_measure_both_paths():
+    bench = _load("env_throughput")
+    times = bench.measure_agent("lenet5", steps=1, rounds=1)
+    assert set(times) == {"env", "core"} and all(t > 0 for t in times.values())
