@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import shlex
 import sys
 import time
@@ -66,6 +67,10 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise UsageError(f"--seed must be >= 0, got {self.seed}")
+        if not math.isfinite(self.lr):
+            raise UsageError(f"--lr must be a finite number, got {self.lr}")
         for name in ("epochs", "batch_size", "lr"):
             if getattr(self, name) <= 0:
                 raise UsageError(
@@ -94,6 +99,8 @@ def _add_config(parser: argparse.ArgumentParser, config: type, suppress: bool = 
         can override another config (the demo's defaults, a resumed run's settings).
     """
     for f in dataclasses.fields(config):
+        if not f.metadata.get("cli", True):
+            continue
         required = f.default is dataclasses.MISSING
         default = None if required else f.default
         shown = "" if required or default is None else f" [{default}]"
@@ -190,6 +197,7 @@ def train_command(cfg: TrainConfig) -> int:
     from decore_env import models
     from decore_env.data import DATASET_NAMES, DatasetError, check_batch_fits, load_dataset
     from decore_env.files import atomic_save, resolve_device
+    from decore_env.spec import derive_seed
     from decore_env.training import fit
 
     if cfg.model not in models.MODEL_NAMES:
@@ -204,7 +212,7 @@ def train_command(cfg: TrainConfig) -> int:
         splits = load_dataset(cfg.dataset, root=cfg.data_root)
     except DatasetError as exc:
         raise UsageError(str(exc)) from exc
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(derive_seed(cfg.seed, "init"))
     try:
         model = models.for_data(cfg.model, splits.num_classes, splits.input_shape)
     except ValueError as exc:

@@ -33,6 +33,13 @@ class CompressConfig(TaskSpec):
 
     train_network: bool = setting(True, "train the network jointly with the agents (paper)")
     augment: bool = setting(True, "the data set's training augmentation (crops, flips)")
+    observe: bool = setting(False, "not used by the pipeline (its agent reads none)", cli=False)
+    keep_decay: float = setting(
+        TaskSpec.keep_decay, "not used by the pipeline (no observations)", cli=False
+    )
+    train_baseline: bool = setting(
+        False, "not used: without a checkpoint the pipeline trains its baseline", cli=False
+    )
     baseline_epochs: int = setting(10, "epochs of baseline training when no checkpoint is given")
     baseline_lr: float = setting(0.05, "peak SGD learning rate of baseline training (one-cycle)")
     agent: str = setting("reinforce", "agent that learns the policy", choices=AGENTS)
@@ -69,6 +76,10 @@ class CompressConfig(TaskSpec):
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not math.isfinite(self.init_weight):
             raise ValueError(f"init_weight must be a finite number, got {self.init_weight}")
+        unused = [f.name for f in fields(self) if not f.metadata.get("cli", True)]
+        changed = [n for n in unused if getattr(self, n) != getattr(CompressConfig, n)]
+        if changed:
+            raise ValueError(f"{', '.join(changed)} cannot be set for a compress run")
         if self.agent not in AGENTS:
             raise ValueError(f"unknown agent {self.agent!r}; choose one of {', '.join(AGENTS)}")
 

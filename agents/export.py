@@ -36,8 +36,8 @@ def export(run_dir: Path, fmt: str, out: Path | None = None) -> tuple[Path, floa
             f"{run_dir} holds no pruned.pt; export a finished run (continue this one with "
             f"decore compress --resume {run_dir})"
         )
+    model = load_pruned(source)  # refuses anything but a pruned network, in one line
     shape = tuple(read_tensors(source)["input_shape"])
-    model = load_pruned(source)
     path = out if out is not None else source.with_suffix(SUFFIX[fmt])
     if path.is_dir():
         raise ValueError(f"--out {path} is a folder; give a file name")
@@ -45,7 +45,13 @@ def export(run_dir: Path, fmt: str, out: Path | None = None) -> tuple[Path, floa
     with torch.no_grad():
         expected = model(images)
     writer = {"pt2": _pt2, "onnx": _onnx, "pickle": _pickle}[fmt]
-    got = writer(model, images, path)
+    try:
+        got = writer(model, images, path)
+    except ImportError:
+        raise
+    except Exception as exc:  # torch.export / the ONNX exporter: name the format and why
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"export to {fmt} failed: {reason:.200}") from exc
     return path, float((got - expected).abs().max())
 
 

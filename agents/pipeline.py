@@ -105,7 +105,7 @@ def compress(
         if not resume:  # every setting checked: only now does the run folder fill
             check_run(config, files.root, resume=False)  # another run may have begun here
             write_json_atomic(files.config, config.to_dict())
-        state = RunState(files, load_state(files, device))
+        state = RunState(files, load_state(files))
         tracker = open_tracker(wandb, WANDB_PROJECT, config.to_dict(), files.root)
         try:
             return _Run(config, files, state, splits, device, progress).run(model, tracker, command)
@@ -162,7 +162,7 @@ class _Run:
 
     def policy(self, checkpoint: str | Path, tracker: Tracker) -> PolicyPhase:
         """The policy phase, learnt to its last epoch (resumed where it stopped)."""
-        phase = PolicyPhase(self.config, checkpoint)
+        phase = PolicyPhase(self.config, checkpoint, self.splits)
         if self.state.get("policy") is not None:
             phase.load_state_dict(self.state.get("policy"))
         clock = [time.perf_counter()]

@@ -21,14 +21,21 @@ import decore_env  # noqa: F401  (registers the env ids)
 from agents.config import CompressConfig
 from agents.reinforce import DecoreAgent, ReinforceConfig, StepStats
 from agents.tracking import Tracker
+from decore_env.data import DataSplits
 from decore_env.spec import TaskSpec
 
 
-def policy_env(config: CompressConfig, checkpoint: str | Path) -> gym.vector.VectorEnv:
+def policy_env(
+    config: CompressConfig, checkpoint: str | Path, splits: DataSplits | None = None
+) -> gym.vector.VectorEnv:
     """The run's task as the native vector env the agent drives: one mask per
     ``samples_per_mask`` images, tensors on the device, no observations (the native agent
-    reads none); in the budget wrapper when the run has a target."""
-    spec: TaskSpec = config.task_spec(checkpoint=str(checkpoint), observe=False)
+    reads none); in the budget wrapper when the run has a target.
+
+    :param splits: the run's data when already loaded (it is the data ``config`` names).
+    """
+    data = {} if splits is None else {"dataset": splits}
+    spec: TaskSpec = config.task_spec(checkpoint=str(checkpoint), observe=False, **data)
     return gym.make_vec(
         "DecoreCompress-v0",
         num_envs=spec.masks_per_step,
@@ -53,9 +60,11 @@ def make_agent(config: CompressConfig, env: gym.vector.VectorEnv) -> DecoreAgent
 class PolicyPhase:
     """Learns the keep policy epoch by epoch; its state is saved after each epoch."""
 
-    def __init__(self, config: CompressConfig, checkpoint: str | Path) -> None:
+    def __init__(
+        self, config: CompressConfig, checkpoint: str | Path, splits: DataSplits | None = None
+    ) -> None:
         self.config = config
-        self.env = policy_env(config, checkpoint)
+        self.env = policy_env(config, checkpoint, splits)
         self.base = self.env.unwrapped
         self.env.reset(seed=config.seed)
         self.agent = make_agent(config, self.env)
@@ -115,6 +124,7 @@ class PolicyPhase:
             "env/loss": stats.loss.item(),
             "policy/keep_frac": stats.keep_frac.item(),
             "policy/lam": lam,
+            "global_step": stats.step,
             "prune/params_frac": params.item() / full["params"],
             "prune/macs_frac": macs.item() / full["macs"],
         }

@@ -251,6 +251,7 @@ class DecoreAgent:
         self.reward_mean.copy_(state["reward_mean"])
         self.reward_var.copy_(state["reward_var"])
         self.num_timesteps = state["num_timesteps"]
+        self.base.report_architecture(self.final_mask())  # what budget mode steers on
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the policy atomically (temp file, then rename)."""

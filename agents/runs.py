@@ -129,11 +129,13 @@ class RunLock:
         lock = FileLock(self.files.lock, timeout=0, preserve_lock_file=True)
         try:
             lock.acquire()
-        except Timeout:
+        except Timeout:  # an OSError too: caught first
             raise RunError(
                 f"another decore process is writing to {self.files.root}; wait for it to end "
                 "or choose another --out"
             ) from None
+        except OSError as exc:  # a read-only folder, say
+            raise RunError(f"cannot lock {self.files.root}: {exc.strerror or exc}") from exc
         self._lock = lock
         remove_stale_temps(self.files.root)
         return self
@@ -144,12 +146,12 @@ class RunLock:
             self._lock = None
 
 
-def load_state(files: RunFiles, device: Any) -> dict:
+def load_state(files: RunFiles) -> dict:
     """The saved progress of a run (empty for a new one); tensors only, never code."""
     if not files.state.is_file():
         return {}
     try:
-        state = read_tensors(files.state, map_location=device)
+        state = read_tensors(files.state)  # CPU: generator states load only from there
     except UnreadableFileError as exc:
         raise RunError(
             f"cannot resume {files.root}: {exc}. Delete it to restart the run from its saved "

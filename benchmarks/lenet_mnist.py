@@ -142,8 +142,8 @@ def render() -> None:
         "# LeNet-5 / MNIST",
         "",
         "| run | seed | baseline top-1 | pruned top-1 | drop (pts) | params | compression |"
-        " MACs | kept params | final lambda | policy s | total s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        " MACs | kept params | final lambda | policy s | total s | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
@@ -151,7 +151,7 @@ def render() -> None:
             f"{100 * float(r['pruned_acc']):.2f} | {r['drop_points']} | "
             f"{r['params_before']} -> {r['params_after']} | {r['compression']}x | "
             f"{r['macs_before']} -> {r['macs_after']} | {r['params_kept_frac']} | "
-            f"{r['lam_final']} | {r['policy_s']} | {r['total_s']} |"
+            f"{r['lam_final']} | {r['policy_s']} | {r['total_s']} | {_commit(r)} |"
         )
     lam_rows = [r for r in rows if not r["budget"]]
     if lam_rows:
@@ -163,9 +163,20 @@ def render() -> None:
             f"+/- {_spread(comp):.2f}, accuracy drop {statistics.mean(drop):.2f} "
             f"+/- {_spread(drop):.2f} points (mean +/- sample std).",
         ]
-    lines += ["", f"Hardware: {rows[-1]['hardware']}; {rows[-1]['versions']}.", ""]
+    lines += [
+        "",
+        f"Hardware: {rows[-1]['hardware']}; torch {versions()['torch']}. Rows of an older "
+        "commit were measured before a later change (its note says what changed); seconds "
+        "are wall-clock and depend on what else the machine ran.",
+        "",
+    ]
     (RESULTS / "lenet_mnist.md").write_text("\n".join(lines))
     _plot(rows)
+
+
+def _commit(row: dict) -> str:
+    """The short commit a row was measured at."""
+    return row["versions"].rsplit("commit ", 1)[-1][:7]
 
 
 def _spread(values: list[float]) -> float:

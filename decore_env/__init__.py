@@ -17,5 +17,5 @@ for _task_id, _task in TASKS.items():
         id=_task_id,
         entry_point="decore_env.env:make_env",
         vector_entry_point="decore_env.vector:make_vector_env",
-        kwargs=dict(_task.kwargs),
+        kwargs={"task_defaults": dict(_task.kwargs)} if _task.kwargs else {},
     )

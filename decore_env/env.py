@@ -64,7 +64,9 @@ class DecoreCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
     ``reset(seed=s)`` restores the network (and, with joint training, its optimiser) to its
     initial state and reseeds the data order from ``np_random``: seeded episodes repeat
     exactly. ``reset()`` without a seed keeps the jointly trained weights and continues with
-    the next batches (the first reset without a seed draws a random data order).
+    the next batches (the first reset without a seed draws a random data order). In budget
+    mode lambda and the budget rule's state carry over every reset: the budget belongs to
+    the training run, not to an episode.
 
     ## Episode End
 
@@ -128,11 +130,15 @@ class DecoreCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(
-        self, spec: TaskSpec | None = None, render_mode: str | None = None, **fields: Any
+        self,
+        spec: TaskSpec | None = None,
+        render_mode: str | None = None,
+        task_defaults: dict[str, Any] | None = None,
+        **fields: Any,
     ) -> None:
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'ansi'; got {render_mode!r}")
-        self.task = build_task(spec_from(spec, fields))
+        self.task = build_task(spec_from(spec, fields, task_defaults))
         self.render_mode = render_mode
         self.action_space = spaces.MultiBinary(self.core.gates.n_agents)
         size = self.task.observation_size

@@ -107,7 +107,11 @@ class TaskSpec:
     train_baseline: bool = setting(
         False, "without a checkpoint, train the network first (cached by settings)"
     )
-    seed: int = setting(0, "the one seed of a run: data order, augmentation, init, actions")
+    seed: int = setting(
+        0,
+        "the run's seed (data order, augmentation, init and actions derive from it); in the "
+        "env it seeds a baseline trained for the task; episodes are seeded by reset(seed=)",
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) and not _is_module(self.model):
@@ -171,14 +175,23 @@ def task_fields() -> tuple[str, ...]:
     return tuple(f.name for f in fields(TaskSpec))
 
 
-def spec_from(spec: TaskSpec | None, overrides: Mapping[str, Any]) -> TaskSpec:
-    """``spec`` (default: the default task) with ``overrides``; unknown names are refused."""
+def spec_from(
+    spec: TaskSpec | None,
+    overrides: Mapping[str, Any],
+    task_defaults: Mapping[str, Any] | None = None,
+) -> TaskSpec:
+    """``spec`` with ``overrides``; unknown names are refused.
+
+    :param task_defaults: a registered id's settings, the base when no ``spec`` is given (a
+        given spec is the whole task: the id's settings never override it).
+    """
     unknown = sorted(set(overrides) - set(task_fields()))
     if unknown:
         raise ValueError(
             f"unknown task settings {unknown}; a TaskSpec has {', '.join(task_fields())}"
         )
-    return replace(spec if spec is not None else TaskSpec(), **overrides)
+    base = spec if spec is not None else TaskSpec(**(task_defaults or {}))
+    return replace(base, **overrides)
 
 
 def default_of(name: str) -> Any:

@@ -45,6 +45,7 @@ class DecoreCompressVectorEnv(TaskView, VectorEnv):
     :param spec: the task (default: the default task); ``fields`` override its fields.
     :param tensors: return torch tensors on the env's device instead of numpy arrays (for
         agents that stay on the GPU); actions may be tensors either way.
+    :param task_defaults: a registered id's settings, used when no ``spec`` is given.
     """
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -54,12 +55,18 @@ class DecoreCompressVectorEnv(TaskView, VectorEnv):
         num_envs: int = 1,
         spec: TaskSpec | None = None,
         tensors: bool = False,
+        task_defaults: dict[str, Any] | None = None,
         **fields: Any,
     ) -> None:
         num_envs = positive_int("num_envs", num_envs)
+        if "batch_size" in fields:
+            raise ValueError(
+                "the vector env's batch is num_envs x samples_per_mask images; set those, "
+                "not batch_size"
+            )
         samples = fields.get("samples_per_mask", (spec or TaskSpec()).samples_per_mask)
         batch = num_envs * positive_int("samples_per_mask", samples)
-        spec = spec_from(spec, {**fields, "batch_size": batch})
+        spec = spec_from(spec, {**fields, "batch_size": batch}, task_defaults)
         self.task = build_task(spec, n_masks=num_envs)
         self.num_envs = num_envs
         self.tensors = tensors

@@ -17,7 +17,7 @@ from typing import Any
 
 from decore_env.data import DataSplits, load_dataset
 from decore_env.files import atomic_save
-from decore_env.spec import DEFAULT_DATASET, DEFAULT_MODEL
+from decore_env.spec import DEFAULT_DATASET, DEFAULT_MODEL, derive_seed
 
 BASELINE_EPOCHS = {"embedded": 6, "mnist": 6, "fashion_mnist": 10}
 """Epochs of a baseline trained for a task (our choice): 6 give LeNet-5 about 98% on the
@@ -43,6 +43,7 @@ TRAIN_SPLITS = {
     "fashion_mnist": (60_000, (1, 28, 28), 10),
     "cifar10": (50_000, (3, 32, 32), 10),
     "cifar100": (50_000, (3, 32, 32), 100),
+    "imagenet": (1_281_167, (3, 224, 224), 1000),
 }
 """(training images, image shape, classes) of the named data sets, so that a task without
 weights is refused before its data is looked for."""
@@ -75,15 +76,19 @@ def cached_baseline(model: str, splits: DataSplits, seed: int, device: Any) -> P
     """
     epochs = baseline_epochs(splits.name)
     key = f"{model}-{splits.name}-e{epochs}-lr{BASELINE_LR}-b{BASELINE_BATCH}-s{seed}"
-    if splits.name not in (DEFAULT_DATASET, "mnist", "fashion_mnist", "cifar10", "cifar100"):
-        digest = hashlib.sha256(repr((splits.train_x.shape, splits.num_classes)).encode())
+    if splits.name != DEFAULT_DATASET and splits.name not in TRAIN_SPLITS:  # a folder
+        digest = hashlib.sha256(splits.train_y.numpy().tobytes())
+        digest.update(splits.train_x[:: max(1, len(splits.train_x) // 64)].numpy().tobytes())
         key += f"-{digest.hexdigest()[:10]}"
     path = cache_dir() / f"{key}.pt"
     if path.is_file():
         return path
+    import torch
+
     from decore_env import models
     from decore_env.training import fit
 
+    torch.manual_seed(derive_seed(seed, "init"))  # the same weights in every process
     net = models.for_data(model, splits.num_classes, splits.input_shape)
     fit(
         net,

@@ -261,8 +261,15 @@ def test_paper_task_ids_are_registered_with_the_papers_lambda():
         ("DecoreCompress-VGG16-CIFAR10-v0", "vgg16"),
         ("DecoreCompress-ResNet56-CIFAR10-v0", "resnet56"),
     ):
-        assert gym.spec(task_id).kwargs == {"model": model, "dataset": "cifar10", "lam": 200.0}
-    assert gym.spec("DecoreCompress-ResNet50-ImageNet-v0").kwargs["lam"] == 6.0
+        defaults = gym.spec(task_id).kwargs["task_defaults"]
+        assert defaults == {"model": model, "dataset": "cifar10", "lam": 200.0}
+    assert gym.spec("DecoreCompress-ResNet50-ImageNet-v0").kwargs["task_defaults"]["lam"] == 6.0
+
+
+def test_a_given_spec_is_the_whole_task_whatever_the_id_sets():
+    spec = TaskSpec(batch_size=32, lam=3.0)
+    env = gym.make("DecoreCompress-VGG16-CIFAR10-v0", spec=spec)
+    assert env.unwrapped.task_spec == spec  # not VGG16 / CIFAR-10 / lambda 200
 
 
 def test_spec_and_keywords_build_the_same_task_and_env_spec_round_trips():

@@ -137,3 +137,31 @@ def test_stopped_run_resumes_to_the_uninterrupted_result(tmp_path, uninterrupted
     assert resumed["kept"] == whole["kept"]
     for row in ("baseline", "pruned"):
         assert resumed[row]["accuracy"] == whole[row]["accuracy"]
+
+
+def test_compress_settings_and_gym_make_build_the_same_task():
+    """The pipeline's env (from CompressConfig, its data already loaded) and gym.make of the
+    same spec score the same masks with the same rewards, joint training included."""
+    import gymnasium as gym
+
+    from agents.policy_phase import policy_env
+    from decore_env.data import load_dataset
+    from decore_env.weights import cached_baseline
+
+    config = demo_config(batch_size=32, seed=3)
+    splits = load_dataset("embedded")
+    checkpoint = cached_baseline("lenet5", splits, 0, "cpu")
+    from_compress = policy_env(config, checkpoint, splits)
+    from_gym = gym.make_vec(
+        "DecoreCompress-v0",
+        num_envs=32,
+        vectorization_mode="vector_entry_point",
+        spec=config.task_spec(checkpoint=str(checkpoint), observe=False),
+        tensors=True,
+    )
+    masks = torch.rand(4, 32, 226, generator=torch.Generator().manual_seed(0)) > 0.4
+    rewards = []
+    for env in (from_compress, from_gym):
+        env.reset(seed=config.seed)
+        rewards.append(torch.stack([env.step(m)[-1]["group_rewards"] for m in masks]))
+    assert torch.equal(rewards[0], rewards[1])
