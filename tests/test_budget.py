@@ -94,10 +94,9 @@ def _kept_params(env, mask) -> float:
 def test_native_agent_in_the_budget_wrapper_settles_near_the_target():
     """The agent steps the wrapped env and reports its p > 0.5 mask, which the rule steers on.
 
-    The rule settles a little below the target and moves around it (measured on seeds 0 to
-    2, steps 500 to 800: means 0.265 to 0.287, single points 0.24 to 0.32), so the test bounds
-    the mean of the last points by 0.05, not the 0.03 the rule is meant to reach.
-    """
+    The kept fraction moves around the target (measured on seeds 0 to 2, steps 550 to 800:
+    means 0.277 to 0.297, single points 0.26 to 0.32), so the test bounds the mean of the last
+    six points."""
     env = gym.make_vec(
         "DecoreCompress-v0",
         num_envs=64,
@@ -114,7 +113,7 @@ def test_native_agent_in_the_budget_wrapper_settles_near_the_target():
     for _ in range(6):
         agent.learn(50 * 64)
         kept.append(_kept_params(env, agent.final_mask()))
-    assert abs(np.mean(kept) - 0.3) <= 0.05, kept
+    assert abs(np.mean(kept) - 0.3) <= 0.03, kept
     assert all(0.2 < k < 0.4 for k in kept), kept
 
 
