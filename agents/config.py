@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from decore_env.checks import positive_int
 from decore_env.spec import TaskSpec, setting, task_fields
 
 AGENTS = ("reinforce",)
@@ -64,10 +65,9 @@ class CompressConfig(TaskSpec):
         if self.checkpoint is not None and not isinstance(self.checkpoint, str):
             raise ValueError("checkpoint of a compress run must be a path")
         for name in ("baseline_epochs", "policy_epochs", "log_every"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.finetune_epochs < 0:
-            raise ValueError(f"finetune_epochs must be >= 0, got {self.finetune_epochs}")
+            positive_int(name, getattr(self, name))
+        if self.finetune_epochs != 0:
+            positive_int("finetune_epochs", self.finetune_epochs)
         for name in ("baseline_lr", "agent_lr", "finetune_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")

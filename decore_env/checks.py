@@ -11,9 +11,11 @@ import math
 import numbers
 import operator
 
+import numpy as np
+
 
 def _not_bool(name: str, value: object) -> None:
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, bool | np.bool_):
         raise ValueError(f"{name} must be a number, not a bool ({value!r})")
 
 

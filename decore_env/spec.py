@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from decore_env.checks import check_fraction, check_lam, positive_int, real_number
@@ -193,12 +193,6 @@ def spec_from(
         )
     base = spec if spec is not None else TaskSpec(**(task_defaults or {}))
     return replace(base, **overrides)
-
-
-def default_of(name: str) -> Any:
-    """The default value of TaskSpec field ``name``."""
-    f = next(f for f in fields(TaskSpec) if f.name == name)
-    return None if f.default is MISSING else f.default
 
 
 def _is_module(obj: Any) -> bool:

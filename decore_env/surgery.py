@@ -161,7 +161,7 @@ def load_pruned(path: str | os.PathLike, model: nn.Module | None = None) -> nn.M
                 "load_pruned(path, model=MyNet())"
             )
         model = models.for_data(saved["model"], saved["num_classes"], shape)
-    pruned = prune(model.eval(), saved["keep"], torch.zeros(1, *shape))
+    pruned = prune(model, saved["keep"], torch.zeros(1, *shape))  # a copy: model untouched
     try:
         pruned.load_state_dict(saved["state_dict"])
     except RuntimeError as exc:

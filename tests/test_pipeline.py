@@ -74,7 +74,7 @@ def test_a_run_refused_for_its_settings_leaves_no_folder(tmp_path, change, messa
     [
         ({"lam": -1.0}, "lam must be > 0 and <= 1e"),
         ({"target_params": 1.5}, r"target fraction must be in \(0, 1\]"),
-        ({"policy_epochs": 0}, "policy_epochs must be > 0"),
+        ({"policy_epochs": 0}, "policy_epochs must be a positive int"),
     ],
 )
 def test_bad_settings_are_refused(change, message):
