@@ -40,6 +40,7 @@ EVAL_BATCH = 1000
 LATENCY_BATCH = 256
 """Batch of the second latency figure: the paper's batch size, throughput-like."""
 WANDB_PROJECT = "decore"
+"""W&B project of compress runs."""
 STATE_VERSION = 2
 """Layout version of ``state.pt``; a run saved with another layout is not resumed."""
 
@@ -62,6 +63,7 @@ class RunState:
         return self.parts["phases_s"]
 
     def get(self, key: str) -> Any:
+        """The saved part ``key`` (a phase's state), or None if that phase has not saved."""
         return self.parts.get(key)
 
     def save(self, **parts: Any) -> None:

@@ -21,6 +21,7 @@ import decore_env  # noqa: F401  (registers the env ids)
 from agents.config import CompressConfig
 from agents.reinforce import DecoreAgent, ReinforceConfig, StepStats
 from agents.tracking import Tracker
+from decore_env.budget import LambdaController
 from decore_env.data import DataSplits
 from decore_env.spec import TaskSpec
 
@@ -74,7 +75,7 @@ class PolicyPhase:
         self.history: dict[str, list] = {"step": [], "group_keep": [], "lam": []}
 
     @property
-    def budget_controller(self):
+    def budget_controller(self) -> LambdaController | None:
         """The budget wrapper's controller, or None without a budget."""
         return getattr(self.env, "controller", None)
 

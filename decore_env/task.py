@@ -183,6 +183,7 @@ class CompressionTask:
 
     @property
     def observation_size(self) -> int:
+        """Entries of one observation (0 when the task does not observe)."""
         return self.observer.layout.size if self.observer is not None else 0
 
     def reset(self, seed: int | None) -> Tensor:
@@ -231,6 +232,7 @@ class CompressionTask:
         return {"core": self.core.state_dict(), "steps": self.steps}
 
     def load_state_dict(self, state: dict) -> None:
+        """Continue from :meth:`state_dict`'s ``state``."""
         self.core.load_state_dict(state["core"])
         self.steps = state["steps"]
 

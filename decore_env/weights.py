@@ -65,6 +65,7 @@ def embedded_data() -> DataSplits:
 
 
 def baseline_epochs(dataset: str) -> int:
+    """Epochs of a baseline trained for ``dataset``."""
     return BASELINE_EPOCHS.get(dataset, DEFAULT_BASELINE_EPOCHS)
 
 
