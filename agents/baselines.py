@@ -15,7 +15,7 @@ would empty a group, or take the kept fraction below ``target * (1 - TOLERANCE)`
 - ``l1_global``: one ranking of all channels by L1 norm divided by the mean L1 norm of the
   channels of its group (Torch-Pruning's ``normalizer="mean"``: raw norms grow with a layer's
   fan-in, so unnormalised they would empty the thin layers first); lowest dropped first.
-- ``random``: a seeded random order: a uniformly random mask at the target.
+- ``random``: a seeded random drop order (``torch.randperm``): a random mask at the target.
 - ``random_search``: the best of K random masks (``random``'s draws), each scored through the
   env on ``images_per_mask`` images; uses exactly the pairs it is given.
 - ``greedy``: from the full network, repeatedly remove the ``ceil(GREEDY_STEP * size)``
@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from agents.reinforce import _native_vector_env as native_vector_env
 from decore_env.gates import ChannelGates
 from decore_env.spec import derive_seed
 
@@ -108,7 +109,7 @@ def check_met(gates: ChannelGates, mask: Tensor, target: float, resource: str) -
     if abs(kept / target - 1) > TOLERANCE:
         raise ValueError(
             f"cannot reach {resource} kept {target:g} within {TOLERANCE:.0%}: reached "
-            f"{kept:.4f} (one channel per group is the smallest network)"
+            f"{kept:.4f}; no further single-channel drop lands within it"
         )
 
 
@@ -132,18 +133,10 @@ def rank_in_group(gates: ChannelGates, score: Tensor) -> Tensor:
     return torch.cat(ranks)
 
 
-def _native_vector_env(env: Any) -> Any:
-    """The native DECORE vector env under ``env``, refused when it trains the network (scoring
-    would then change the weights the mask is judged on)."""
-    from decore_env.vector import DecoreCompressVectorEnv
-
-    base = getattr(env, "unwrapped", None)
-    if not isinstance(base, DecoreCompressVectorEnv):
-        raise TypeError(
-            f"{type(env).__name__} is not a DECORE vector env; pass "
-            'gym.make_vec("DecoreCompress-v0", num_envs=N, vectorization_mode='
-            '"vector_entry_point") or a wrapper of it'
-        )
+def _frozen_vector_env(env: Any) -> Any:
+    """The native vector env under ``env`` (``tensors=True``, as the native agent needs),
+    refused when it trains the network: scoring would change the weights masks are judged on."""
+    base = native_vector_env(env)
     if base.task_spec.train_network:
         raise ValueError(
             "references score a frozen network: build the env with train_network=False"
@@ -155,7 +148,8 @@ class Reference:
     """One non-RL reference with the agent surface (``learn`` / ``predict``) of the benchmark.
 
     :param name: one of REFERENCES (the module docstring defines each).
-    :param env: the native vector env, or a wrapper of it; search references step ``env``.
+    :param env: the native vector env with ``tensors=True``, or a wrapper of it; search
+        references step ``env`` itself, so its wrappers see them as any agent.
     :param target: the fraction of ``resource`` to keep, in (0, 1].
     :param resource: "params" or "macs".
     :param seed: seeds the random orders (``random``, ``random_search``).
@@ -179,7 +173,7 @@ class Reference:
         if not 0 < target <= 1:
             raise ValueError(f"target must be a kept fraction in (0, 1]; got {target!r}")
         self.name, self.env, self.target, self.resource = name, env, target, resource
-        self.base = _native_vector_env(env)
+        self.base = _frozen_vector_env(env)
         self.gates: ChannelGates = self.base.core.gates
         self.samples_per_mask = self.base.task.samples_per_mask
         if images_per_mask <= 0 or images_per_mask % self.samples_per_mask:
@@ -275,11 +269,14 @@ class Reference:
     def _greedy(self, budget: int) -> Tensor:
         """Rounds of: one candidate per group (its ceil(GREEDY_STEP * size) lowest-L1 kept
         channels removed, fewer at the target), each scored on images_per_mask images; the
-        most accurate candidate becomes the mask. Refused when the budget runs out first."""
+        most accurate candidate (the least accuracy lost) becomes the mask. A round scores
+        ceil(candidates x images_per_mask / pairs_per_step) env steps. Refused when the
+        budget runs out first."""
         gates = self.gates
         norms_by_group = torch.split(channel_l1(gates), list(gates.sizes))
         starts = np.cumsum((0, *gates.sizes[:-1]))
         mask = torch.ones(gates.n_agents, dtype=torch.bool)
+        spent = 0
         per_candidate = self.images_per_mask // self.samples_per_mask
         while kept_fraction(gates, mask, self.resource) > self.target:
             candidates = []
@@ -293,10 +290,11 @@ class Reference:
             if not candidates:
                 break  # no single drop stays above the floor: check_met judges the mask
             slots = -(-len(candidates) * per_candidate // self.base.num_envs) * self.base.num_envs
-            if self.num_timesteps + slots * self.samples_per_mask > budget:
+            spent += slots * self.samples_per_mask
+            if spent > budget:
                 raise ValueError(
-                    f"greedy needs more than {budget} pairs: {self.num_timesteps} used before "
-                    f"reaching the target (kept {kept_fraction(gates, mask, self.resource):.3f})"
+                    f"greedy needs more than {budget} pairs: the target is not reached within "
+                    f"them (kept {kept_fraction(gates, mask, self.resource):.3f} so far)"
                 )
             stacked = torch.stack(candidates)
             mask = stacked[int(torch.argmax(self._score(stacked, slots)))]
