@@ -1,0 +1,106 @@
+"""Non-RL references on the default task: targets met, no group emptied, pairs counted."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from test_reinforce import _PairCounter
+
+from agents.baselines import REFERENCES, SEARCHING, TOLERANCE, kept_fraction, make_reference
+
+N_ENVS, SAMPLES = 4, 16  # 64 images per step
+STEP_PAIRS = N_ENVS * SAMPLES
+BUDGET = 40 * STEP_PAIRS
+"""Search budget of the tests: 40 steps, enough for greedy to reach 0.1 in rounds of 16 images
+per candidate."""
+IMAGES = SAMPLES
+
+
+@pytest.fixture(scope="module")
+def env():
+    vec = gym.make_vec(
+        "DecoreCompress-v0",
+        num_envs=N_ENVS,
+        vectorization_mode="vector_entry_point",
+        tensors=True,
+        observe=False,
+        samples_per_mask=SAMPLES,
+    )
+    vec.reset(seed=0)
+    return _PairCounter(vec)
+
+
+def _learned(name: str, env, target: float, resource: str = "params", seed: int = 0):
+    reference = make_reference(name, env, target, resource, seed, images_per_mask=IMAGES)
+    return reference.learn(BUDGET if name in SEARCHING else 0)
+
+
+def _accuracy(env, mask: np.ndarray, steps: int = 12) -> float:
+    """Env accuracy of ``mask`` over ``steps`` scoring steps (every sub-env plays it)."""
+    scores = []
+    while len(scores) < steps:
+        *_, info = env.step(torch.as_tensor(mask).bool().expand(N_ENVS, -1))
+        if "accuracy" in info:
+            scores.append(float(info["accuracy"].mean()))
+    return float(np.mean(scores))
+
+
+@pytest.mark.parametrize("target", [0.3, 0.1])
+@pytest.mark.parametrize("name", REFERENCES)
+def test_each_reference_meets_the_target_without_emptying_a_group(env, name, target):
+    mask, state = _learned(name, env, target).predict(deterministic=True)
+    gates = env.unwrapped.core.gates
+    assert state is None and mask.dtype == np.int8 and mask.shape == (gates.n_agents,)
+    kept = kept_fraction(gates, torch.as_tensor(mask), "params")
+    assert abs(kept / target - 1) <= TOLERANCE, kept
+    assert gates.kept_per_group(torch.as_tensor(mask)).min() >= 1
+
+
+def test_a_macs_target_is_met_on_macs(env):
+    mask, _ = _learned("l1_global", env, 0.3, "macs").predict()
+    kept = kept_fraction(env.unwrapped.core.gates, torch.as_tensor(mask), "macs")
+    assert abs(kept / 0.3 - 1) <= TOLERANCE, kept
+
+
+def test_uniform_and_l1_layer_share_widths_but_not_channels(env):
+    uniform, _ = _learned("uniform", env, 0.3).predict()
+    l1_layer, _ = _learned("l1_layer", env, 0.3).predict()
+    gates = env.unwrapped.core.gates
+    widths = [gates.kept_per_group(torch.as_tensor(m))[0] for m in (uniform, l1_layer)]
+    assert torch.equal(*widths)
+    assert not np.array_equal(uniform, l1_layer)
+
+
+def test_l1_global_keeps_higher_norm_channels_than_it_drops(env):
+    reference = _learned("l1_global", env, 0.3)
+    score = reference.normalised_l1()
+    kept = torch.as_tensor(reference.predict()[0]).bool()
+    # Only each group's last channel (never emptied) or a skipped coarse drop may break the order.
+    below = int((score[kept] < score[~kept].max()).sum())
+    assert below <= len(env.unwrapped.core.gates.groups), below
+    assert score[kept].mean() > score[~kept].mean()
+
+
+def test_random_search_uses_exactly_its_budget_and_beats_random(env):
+    before = env.pairs
+    searched = _learned("random_search", env, 0.1)
+    assert env.pairs - before == BUDGET == searched.num_timesteps
+    random, _ = _learned("random", env, 0.1).predict()
+    assert _accuracy(env, searched.predict()[0]) >= _accuracy(env, random)
+
+
+def test_greedy_counts_its_pairs_and_refuses_a_budget_too_small(env):
+    before = env.pairs
+    greedy = _learned("greedy", env, 0.3)
+    assert 0 < greedy.num_timesteps == env.pairs - before <= BUDGET
+    with pytest.raises(ValueError, match="greedy needs more than"):
+        make_reference("greedy", env, 0.3, images_per_mask=IMAGES).learn(STEP_PAIRS)
+
+
+def test_bad_names_and_budgets_are_refused(env):
+    with pytest.raises(ValueError, match="unknown reference 'magnitude'; one of uniform"):
+        make_reference("magnitude", env, 0.3)
+    with pytest.raises(ValueError, match="not a multiple"):
+        make_reference("random_search", env, 0.3, images_per_mask=IMAGES).learn(STEP_PAIRS + 1)
+    with pytest.raises(RuntimeError, match="before predict"):
+        make_reference("uniform", env, 0.3).predict()
