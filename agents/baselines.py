@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from agents.reinforce import _native_vector_env as native_vector_env
+from agents.reinforce import native_vector_env
 from decore_env.gates import ChannelGates
 from decore_env.spec import derive_seed
 

@@ -90,7 +90,7 @@ def reinforce_loss(
     return -(log_prob * advantages[:, group_of_agent]).sum(1).mean()
 
 
-def _native_vector_env(env: Any) -> Any:
+def native_vector_env(env: Any) -> Any:
     """``env`` if it is (a wrapper of) the native DECORE vector env with tensor outputs."""
     from decore_env.vector import DecoreCompressVectorEnv
 
@@ -118,7 +118,7 @@ class DecoreAgent:
 
     def __init__(self, env: Any, config: ReinforceConfig | None = None, seed: int = 0) -> None:
         self.env = env
-        self.base = _native_vector_env(env)
+        self.base = native_vector_env(env)
         self.config = config or ReinforceConfig()
         core = self.base.core
         device = core.device
