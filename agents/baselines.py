@@ -31,20 +31,19 @@ They rank by accuracy: the masks they compare have the same cost up to ``TOLERAN
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from agents.config import REFERENCES, SEARCHING
 from agents.reinforce import native_vector_env
+from decore_env.files import atomic_save
 from decore_env.gates import ChannelGates
 from decore_env.spec import derive_seed
 
-REFERENCES = ("uniform", "l1_layer", "l1_global", "random", "random_search", "greedy")
-"""Names accepted by :func:`make_reference`."""
-SEARCHING = ("random_search", "greedy")
-"""References that score masks on the env (the others use no pairs)."""
 TOLERANCE = 0.02
 """A mask meets a target when |kept / target - 1| <= TOLERANCE (the benchmark's "matched")."""
 GREEDY_STEP = 0.05
@@ -212,6 +211,21 @@ class Reference:
         self.mask = mask
         self.base.report_architecture(mask)  # what budget mode and logging read
         return self
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the mask and what made it (tensors and plain values: loads weights_only)."""
+        if self.mask is None:
+            raise RuntimeError(f"{self.name}: call learn(total_timesteps) before save")
+        atomic_save(
+            {
+                "reference": self.name,
+                "target": self.target,
+                "resource": self.resource,
+                "pairs": self.num_timesteps,
+                "mask": self.mask,
+            },
+            path,
+        )
 
     def predict(
         self,

@@ -15,7 +15,11 @@ from typing import Any
 from decore_env.checks import positive_int
 from decore_env.spec import TaskSpec, setting, task_fields
 
-AGENTS = ("reinforce",)
+REFERENCES = ("uniform", "l1_layer", "l1_global", "random", "random_search", "greedy")
+"""Non-RL references (:mod:`agents.baselines`): keep masks at a budget target."""
+SEARCHING = ("random_search", "greedy")
+"""References that score masks on the env (the others use no pairs)."""
+AGENTS = ("reinforce", *REFERENCES)
 """Agents ``decore compress --agent`` knows."""
 PAPER_LR = 0.01
 """Adam learning rate of the agents (paper)."""
@@ -82,6 +86,14 @@ class CompressConfig(TaskSpec):
             raise ValueError(f"{', '.join(changed)} cannot be set for a compress run")
         if self.agent not in AGENTS:
             raise ValueError(f"unknown agent {self.agent!r}; choose one of {', '.join(AGENTS)}")
+        if self.agent in REFERENCES and self.budget is None:
+            raise ValueError(
+                f"agent {self.agent} keeps a fixed share: give --target-params or --target-macs"
+            )
+        if self.agent in REFERENCES and self.train_network:
+            raise ValueError(
+                f"agent {self.agent} does not train the network: add --no-train-network"
+            )
 
     def task_spec(self, **overrides: Any) -> TaskSpec:
         """The task of this run, as ``gym.make`` takes it."""

@@ -18,7 +18,8 @@ from torch import Tensor
 from tqdm import tqdm
 
 import decore_env  # noqa: F401  (registers the env ids)
-from agents.config import CompressConfig
+from agents.baselines import Reference, make_reference
+from agents.config import REFERENCES, SEARCHING, CompressConfig
 from agents.reinforce import DecoreAgent, ReinforceConfig, StepStats
 from agents.tracking import Tracker
 from decore_env.budget import LambdaController
@@ -46,8 +47,11 @@ def policy_env(
     )
 
 
-def make_agent(config: CompressConfig, env: gym.vector.VectorEnv) -> DecoreAgent:
-    """The agent ``config.agent`` names, on ``env``."""
+def make_agent(config: CompressConfig, env: gym.vector.VectorEnv) -> DecoreAgent | Reference:
+    """The agent ``config.agent`` names, on ``env``: the native agent or a reference."""
+    if config.agent in REFERENCES:
+        resource, target = config.budget
+        return make_reference(config.agent, env, target, resource, seed=config.seed)
     settings = ReinforceConfig(
         lr=config.agent_lr,
         init_weight=config.init_weight,
@@ -79,7 +83,14 @@ class PolicyPhase:
         """The budget wrapper's controller, or None without a budget."""
         return getattr(self.env, "controller", None)
 
+    @property
+    def native(self) -> bool:
+        """The native agent (learns epoch by epoch); otherwise a reference (one search)."""
+        return isinstance(self.agent, DecoreAgent)
+
     def state_dict(self) -> dict:
+        if not self.native:
+            return {"epoch": self.epoch, "mask": self.agent.mask, "pairs": self.agent.num_timesteps}
         controller = self.budget_controller
         return {
             "epoch": self.epoch,
@@ -92,6 +103,12 @@ class PolicyPhase:
         }
 
     def load_state_dict(self, state: dict) -> None:
+        if not self.native:  # a finished search is kept; an unfinished one reruns from the seed
+            self.epoch, self.agent.num_timesteps = state["epoch"], state["pairs"]
+            if state["mask"] is not None:
+                self.agent.mask = state["mask"]
+                self.base.report_architecture(state["mask"])
+            return
         self.epoch, self.updates = state["epoch"], state["updates"]
         self.agent.load_state_dict(state["agent"])
         self.base.load_state_dict(state["env"])
@@ -145,9 +162,18 @@ class PolicyPhase:
         )
 
     def run(self, save: Callable[[], None], tracker: Tracker, progress: bool) -> None:
-        """Learn the remaining epochs, calling ``save`` after each."""
+        """Learn the remaining epochs, calling ``save`` after each (a reference: one search
+        with the whole phase's pair budget, then ``save``)."""
         total = self.config.policy_epochs * self.steps_per_epoch
         pairs = self.steps_per_epoch * self.agent.pairs_per_step
+        if not self.native:
+            if self.epoch < self.config.policy_epochs:
+                budget = total * self.agent.pairs_per_step if self.config.agent in SEARCHING else 0
+                self.agent.learn(budget)
+                self.epoch = self.config.policy_epochs
+                tracker.log({"global_step": self.agent.num_timesteps}, self.agent.num_timesteps)
+                save()
+            return
         with tqdm(
             total=total, initial=self.updates, desc="policy", unit="step", disable=not progress
         ) as bar:

@@ -92,6 +92,12 @@ CASES = {
     "target over 1": (["demo", "--target-params", "1.5"], "target fraction must be in (0, 1]"),
     "two targets": (["demo", "--target-params", ".5", "--target-macs", ".5"], "not both"),
     "zero epochs": (["demo", "--policy-epochs", "0"], "policy_epochs must be a positive int"),
+    "unknown agent": (["demo", "--agent", "dqn"], "invalid choice: 'dqn'"),
+    "reference without target": (["demo", "--agent", "greedy"], "give --target-params"),
+    "reference training": (
+        ["demo", "--agent", "greedy", "--target-params", ".3"],
+        "add --no-train-network",
+    ),
     "bad device": (["demo", "--device", "tpu"], "device 'tpu'"),
     "out is a file": (["demo", "--out", "a-file"], "a-file is a file, not a folder"),
     "out unwritable": (["demo", "--out", "/proc/decore-run"], "cannot write in /proc"),

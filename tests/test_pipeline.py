@@ -165,3 +165,21 @@ def test_compress_settings_and_gym_make_build_the_same_task():
         env.reset(seed=config.seed)
         rewards.append(torch.stack([env.step(m)[-1]["group_rewards"] for m in masks]))
     assert torch.equal(rewards[0], rewards[1])
+
+
+@pytest.mark.parametrize("agent", ["l1_global", "random_search"])
+def test_a_reference_goes_through_the_same_pipeline_at_its_target(tmp_path, agent, capsys):
+    from agents.cli import main
+
+    out = tmp_path / "run"
+    argv = [
+        "demo", "--agent", agent, "--target-params", "0.3", "--no-train-network",
+        "--baseline-epochs", "1", "--policy-epochs", "1", "--finetune-epochs", "1",
+        "--no-progress", "--out", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    kept = report["pruned"]["params"] / report["baseline"]["params"]
+    assert report["agent"] == agent and abs(kept / 0.3 - 1) <= 0.02
+    saved = torch.load(out / "policy.pt", weights_only=True)
+    assert saved["reference"] == agent and saved["pairs"] == (11_776 if agent != "l1_global" else 0)
