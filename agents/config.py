@@ -19,7 +19,9 @@ REFERENCES = ("uniform", "l1_layer", "l1_global", "random", "random_search", "gr
 """Non-RL references (:mod:`agents.baselines`): keep masks at a budget target."""
 SEARCHING = ("random_search", "greedy")
 """References that score masks on the env (the others use no pairs)."""
-AGENTS = ("reinforce", *REFERENCES)
+SB3_AGENTS = ("a2c", "ppo")
+"""Stable-Baselines3 algorithms (:class:`agents.sb3.SB3Agent`), on the single env."""
+AGENTS = ("reinforce", *REFERENCES, *SB3_AGENTS)
 """Agents ``decore compress --agent`` knows."""
 PAPER_LR = 0.01
 """Adam learning rate of the agents (paper)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -19,24 +20,31 @@ from tqdm import tqdm
 
 import decore_env  # noqa: F401  (registers the env ids)
 from agents.baselines import Reference, make_reference
-from agents.config import REFERENCES, SEARCHING, CompressConfig
+from agents.config import REFERENCES, SB3_AGENTS, SEARCHING, CompressConfig
 from agents.reinforce import DecoreAgent, ReinforceConfig, StepStats
 from agents.tracking import Tracker
 from decore_env.budget import LambdaController
 from decore_env.data import DataSplits
 from decore_env.spec import TaskSpec
 
+if TYPE_CHECKING:
+    from agents.sb3 import SB3Agent
+
 
 def policy_env(
     config: CompressConfig, checkpoint: str | Path, splits: DataSplits | None = None
-) -> gym.vector.VectorEnv:
-    """The run's task as the native vector env the agent drives: one mask per
-    ``samples_per_mask`` images, tensors on the device, no observations (the native agent
-    reads none); in the budget wrapper when the run has a target.
+) -> Any:
+    """The run's task as the env its agent drives, in the budget wrapper when the run has a
+    target: the native vector env (one mask per ``samples_per_mask`` images, tensors on the
+    device, no observations) for the native agent and the references; the single env with
+    observations for an SB3 algorithm.
 
     :param splits: the run's data when already loaded (it is the data ``config`` names).
     """
     data = {} if splits is None else {"dataset": splits}
+    if config.agent in SB3_AGENTS:  # SB3 agents read observations, one mask per step
+        spec = config.task_spec(checkpoint=str(checkpoint), observe=True, **data)
+        return gym.make("DecoreCompress-v0", spec=spec)
     spec: TaskSpec = config.task_spec(checkpoint=str(checkpoint), observe=False, **data)
     return gym.make_vec(
         "DecoreCompress-v0",
@@ -47,11 +55,16 @@ def policy_env(
     )
 
 
-def make_agent(config: CompressConfig, env: gym.vector.VectorEnv) -> DecoreAgent | Reference:
-    """The agent ``config.agent`` names, on ``env``: the native agent or a reference."""
+def make_agent(config: CompressConfig, env: Any) -> DecoreAgent | Reference | SB3Agent:
+    """The agent ``config.agent`` names, on ``env``: the native agent, a reference or an
+    SB3 algorithm."""
     if config.agent in REFERENCES:
         resource, target = config.budget
         return make_reference(config.agent, env, target, resource, seed=config.seed)
+    if config.agent in SB3_AGENTS:
+        from agents.sb3 import SB3Agent  # stable-baselines3 loads only for its agents
+
+        return SB3Agent(config.agent, env, seed=config.seed)
     settings = ReinforceConfig(
         lr=config.agent_lr,
         init_weight=config.init_weight,
@@ -85,7 +98,8 @@ class PolicyPhase:
 
     @property
     def native(self) -> bool:
-        """The native agent (learns epoch by epoch); otherwise a reference (one search)."""
+        """The native agent (learns epoch by epoch); otherwise a reference or an SB3
+        algorithm (one ``learn`` call for the whole phase)."""
         return isinstance(self.agent, DecoreAgent)
 
     def state_dict(self) -> dict:
@@ -168,7 +182,8 @@ class PolicyPhase:
         pairs = self.steps_per_epoch * self.agent.pairs_per_step
         if not self.native:
             if self.epoch < self.config.policy_epochs:
-                budget = total * self.agent.pairs_per_step if self.config.agent in SEARCHING else 0
+                spends = self.config.agent not in REFERENCES or self.config.agent in SEARCHING
+                budget = total * self.agent.pairs_per_step if spends else 0
                 self.agent.learn(budget)
                 self.epoch = self.config.policy_epochs
                 tracker.log({"global_step": self.agent.num_timesteps}, self.agent.num_timesteps)

@@ -183,3 +183,21 @@ def test_a_reference_goes_through_the_same_pipeline_at_its_target(tmp_path, agen
     assert report["agent"] == agent and abs(kept / 0.3 - 1) <= 0.02
     saved = torch.load(out / "policy.pt", weights_only=True)
     assert saved["reference"] == agent and saved["pairs"] == (11_776 if agent != "l1_global" else 0)
+
+
+def test_an_sb3_agent_goes_through_the_same_pipeline(tmp_path):
+    from agents.cli import main
+
+    out = tmp_path / "run"
+    argv = [
+        "demo", "--agent", "a2c", "--baseline-epochs", "1", "--policy-epochs", "1",
+        "--finetune-epochs", "1", "--no-progress", "--out", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    saved = torch.load(out / "policy.pt", weights_only=True)
+    assert report["agent"] == "a2c" and saved["agent"] == "a2c"
+    steps = 46  # one epoch of the embedded set at batch 256; A2C rolls out 5 steps at a time
+    assert saved["pairs"] == 50 * 256 and steps <= saved["pairs"] // 256 < steps + 5
+    kept = sum(k for k, _ in report["kept"].values())
+    assert kept == int(saved["mask"].sum())  # the pruned network is the policy's mode
