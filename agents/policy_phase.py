@@ -103,8 +103,13 @@ class PolicyPhase:
         return isinstance(self.agent, DecoreAgent)
 
     def state_dict(self) -> dict:
-        if not self.native:
-            return {"epoch": self.epoch, "mask": self.agent.mask, "pairs": self.agent.num_timesteps}
+        if not self.native:  # one learn call: its result and the (jointly trained) network
+            return {
+                "epoch": self.epoch,
+                "mask": self.agent.mask,
+                "pairs": self.agent.num_timesteps,
+                "env": self.base.state_dict(),
+            }
         controller = self.budget_controller
         return {
             "epoch": self.epoch,
@@ -119,6 +124,7 @@ class PolicyPhase:
     def load_state_dict(self, state: dict) -> None:
         if not self.native:  # a finished search is kept; an unfinished one reruns from the seed
             self.epoch, self.agent.num_timesteps = state["epoch"], state["pairs"]
+            self.base.load_state_dict(state["env"])
             if state["mask"] is not None:
                 self.agent.mask = state["mask"]
                 self.base.report_architecture(state["mask"])
