@@ -40,6 +40,7 @@ from torch import Tensor
 
 from agents.config import REFERENCES, SEARCHING
 from agents.reinforce import native_vector_env
+from agents.surface import MaskAgent
 from decore_env.files import atomic_save
 from decore_env.gates import ChannelGates
 from decore_env.spec import derive_seed
@@ -143,7 +144,7 @@ def _frozen_vector_env(env: Any) -> Any:
     return base
 
 
-class Reference:
+class Reference(MaskAgent):
     """One non-RL reference with the agent surface (``learn`` / ``predict``) of the benchmark.
 
     :param name: one of REFERENCES (the module docstring defines each).
@@ -226,22 +227,6 @@ class Reference:
             },
             path,
         )
-
-    def predict(
-        self,
-        observation: Any = None,
-        state: Any = None,
-        episode_start: Any = None,
-        deterministic: bool = True,
-    ) -> tuple[np.ndarray, None]:
-        """(mask, None) like Stable-Baselines3: the mask as int8 (n_agents,), or (N, n_agents)
-        for a batch of N observations. A reference has one mask: ``deterministic`` is moot."""
-        if self.mask is None:
-            raise RuntimeError(f"{self.name}: call learn(total_timesteps) before predict")
-        mask = self.mask.numpy().astype(np.int8)
-        if np.ndim(observation) == 2:
-            return np.tile(mask, (np.shape(observation)[0], 1)), None
-        return mask, None
 
     # ------------------------------------------------------------------ orders
     def _order(self) -> Tensor:

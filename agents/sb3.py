@@ -24,6 +24,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 from agents.config import SB3_AGENTS
+from agents.surface import MaskAgent
 from decore_env.files import atomic_save
 from decore_env.spec import derive_seed
 
@@ -65,7 +66,7 @@ class ReportArchitecture(BaseCallback):
         return True
 
 
-class SB3Agent:
+class SB3Agent(MaskAgent):
     """An SB3 algorithm on the single DECORE env (one mask per step on ``batch_size``
     images), with the agent surface of the pipeline.
 
@@ -95,18 +96,6 @@ class SB3Agent:
         self.mask = torch.as_tensor(np.asarray(mask)[0]).bool()
         self.env.unwrapped.report_architecture(self.mask)
         return self
-
-    def predict(
-        self,
-        observation: Any = None,
-        state: Any = None,
-        episode_start: Any = None,
-        deterministic: bool = True,
-    ) -> tuple[np.ndarray, None]:
-        """(the mask found by ``learn`` as int8, None)."""
-        if self.mask is None:
-            raise RuntimeError(f"{self.name}: call learn(total_timesteps) before predict")
-        return self.mask.numpy().astype(np.int8), None
 
     def save(self, path: str | os.PathLike) -> None:
         """The mask, the pairs and the policy's weights (loads with weights_only=True)."""
