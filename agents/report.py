@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import subprocess
 from collections.abc import Mapping
 from importlib import metadata
@@ -145,6 +146,23 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+"""The checkout's root: commands recorded beside results are relative to it."""
+
+
+def command_line(argv: list[str]) -> str:
+    """``python`` and ``argv`` as one shell line, paths inside the checkout made relative to
+    its root, so a result records how to rerun it and nothing of the machine it ran on."""
+
+    def relative(arg: str) -> str:
+        path = Path(arg)
+        if path.is_absolute() and path.resolve().is_relative_to(REPO_ROOT):
+            return str(path.resolve().relative_to(REPO_ROOT))
+        return arg
+
+    return shlex.join(["python", *map(relative, argv)])
 
 
 def versions() -> dict[str, str | None]:

@@ -37,7 +37,6 @@ import argparse
 import copy
 import csv
 import io
-import shlex
 import statistics
 import sys
 import time
@@ -50,7 +49,7 @@ import torch
 
 import decore_env  # noqa: F401  (registers the envs)
 from agents.reinforce import DecoreAgent, ReinforceConfig, reinforce_loss
-from agents.report import atomic_write, hardware_info, versions
+from agents.report import atomic_write, command_line, hardware_info, versions
 from decore_env import models
 from decore_env.data import DataSplits
 from decore_env.spec import TaskSpec
@@ -197,7 +196,7 @@ def main() -> None:
     n = args.num_envs
     native, sync, bare = n / t["native"], n / t["sync"], n / t["bare"]
     overhead = t["native"] / t["bare"] - 1
-    command = shlex.join([Path(sys.executable).name, *sys.argv])
+    command = command_line(sys.argv)
     stamp = {"torch_threads": args.threads, **hardware_info(), **versions(), "command": command}
     row = {
         "row": "env",

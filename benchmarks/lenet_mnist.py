@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
-import shlex
 import shutil
 import statistics
 import sys
@@ -27,7 +26,7 @@ import torch
 
 from agents.config import CompressConfig
 from agents.pipeline import compress
-from agents.report import hardware_info, versions
+from agents.report import command_line, hardware_info, versions
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -220,7 +219,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     root = prepare_mnist(args.mnist_raw, args.data_root)
     base = replace(LENET_MNIST, data_root=str(root))
-    command = shlex.join([sys.executable, *sys.argv])
+    command = command_line(sys.argv)
     if args.budgets:
         jobs = [
             (replace(base, seed=s, target_params=b), f"budget{b}-seed{s}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import shlex
 import statistics
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from agents.report import hardware_info, versions
+from agents.report import command_line, hardware_info, versions
 from decore_env import models
 from decore_env.gates import ChannelGates
 
@@ -81,7 +80,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     hardware, version = hardware_info(), versions()
-    command = shlex.join([sys.executable, *sys.argv])
+    command = command_line(sys.argv)
     rows = []
     for name in args.models:
         row = measure(name, args.batch, args.repeats, device)

@@ -81,3 +81,11 @@ def test_hardware_and_versions_are_recorded():
     assert found["python"].count(".") == 2
     assert found["numpy"] == np.__version__
     assert "torch" in found and "git_commit" in found
+
+
+def test_recorded_commands_carry_no_paths_of_this_machine():
+    from agents.report import REPO_ROOT, command_line
+
+    script = str(REPO_ROOT / "benchmarks" / "lenet_mnist.py")
+    line = command_line([script, "--runs", str(REPO_ROOT / "benchmarks" / ".runs"), "--seeds", "0"])
+    assert line == "python benchmarks/lenet_mnist.py --runs benchmarks/.runs --seeds 0"
