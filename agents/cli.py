@@ -184,7 +184,10 @@ def export_command(run_dir: str, fmt: str, out: str | None) -> int:
         path, max_diff = export(Path(run_dir), fmt, None if out is None else Path(out))
     except (ValueError, ImportError) as exc:
         raise UsageError(str(exc)) from exc
-    print(f"wrote {path} (outputs match the pruned network: max abs difference {max_diff:.2e})")
+    if max_diff is None:
+        print(f"wrote {path} (a pickle: not loaded back, which would run its code)")
+    else:
+        print(f"wrote {path} (outputs match the pruned network: max abs difference {max_diff:.2e})")
     return 0
 
 
