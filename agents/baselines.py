@@ -315,15 +315,3 @@ class Reference(MaskAgent):
             total.index_add_(0, chunk, accuracy)
             self.num_timesteps += n_envs * self.samples_per_mask
         return total / torch.bincount(assignment, minlength=k)
-
-
-def make_reference(
-    name: str,
-    env: Any,
-    target: float,
-    resource: str = "params",
-    seed: int = 0,
-    images_per_mask: int = SEARCH_IMAGES,
-) -> Reference:
-    """The reference ``name`` (one of REFERENCES) on ``env`` at ``target`` kept ``resource``."""
-    return Reference(name, env, target, resource, seed, images_per_mask)

@@ -19,7 +19,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 import decore_env  # noqa: F401  (registers the env ids)
-from agents.baselines import Reference, make_reference
+from agents.baselines import Reference
 from agents.config import REFERENCES, SB3_AGENTS, SEARCHING, CompressConfig
 from agents.reinforce import DecoreAgent, ReinforceConfig, StepStats
 from agents.tracking import Tracker
@@ -60,7 +60,7 @@ def make_agent(config: CompressConfig, env: Any) -> DecoreAgent | Reference | SB
     SB3 algorithm."""
     if config.agent in REFERENCES:
         resource, target = config.budget
-        return make_reference(config.agent, env, target, resource, seed=config.seed)
+        return Reference(config.agent, env, target, resource, seed=config.seed)
     if config.agent in SB3_AGENTS:
         from agents.sb3 import SB3Agent  # stable-baselines3 loads only for its agents
 

@@ -1,12 +1,11 @@
 """Non-RL references on the default task: targets met, no group emptied, pairs counted."""
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from test_reinforce import _PairCounter
+from envs import PairCounter, agent_env
 
-from agents.baselines import REFERENCES, SEARCHING, TOLERANCE, kept_fraction, make_reference
+from agents.baselines import REFERENCES, SEARCHING, TOLERANCE, Reference, kept_fraction
 
 N_ENVS, SAMPLES = 4, 16  # 64 images per step
 STEP_PAIRS = N_ENVS * SAMPLES
@@ -18,20 +17,11 @@ IMAGES = SAMPLES
 
 @pytest.fixture(scope="module")
 def env():
-    vec = gym.make_vec(
-        "DecoreCompress-v0",
-        num_envs=N_ENVS,
-        vectorization_mode="vector_entry_point",
-        tensors=True,
-        observe=False,
-        samples_per_mask=SAMPLES,
-    )
-    vec.reset(seed=0)
-    return _PairCounter(vec)
+    return PairCounter(agent_env(N_ENVS, samples_per_mask=SAMPLES))
 
 
 def _learned(name: str, env, target: float, resource: str = "params", seed: int = 0):
-    reference = make_reference(name, env, target, resource, seed, images_per_mask=IMAGES)
+    reference = Reference(name, env, target, resource, seed, images_per_mask=IMAGES)
     return reference.learn(BUDGET if name in SEARCHING else 0)
 
 
@@ -94,13 +84,13 @@ def test_greedy_counts_its_pairs_and_refuses_a_budget_too_small(env):
     greedy = _learned("greedy", env, 0.3)
     assert 0 < greedy.num_timesteps == env.pairs - before <= BUDGET
     with pytest.raises(ValueError, match="greedy needs more than"):
-        make_reference("greedy", env, 0.3, images_per_mask=IMAGES).learn(STEP_PAIRS)
+        Reference("greedy", env, 0.3, images_per_mask=IMAGES).learn(STEP_PAIRS)
 
 
 def test_bad_names_and_budgets_are_refused(env):
     with pytest.raises(ValueError, match="unknown reference 'magnitude'; one of uniform"):
-        make_reference("magnitude", env, 0.3)
+        Reference("magnitude", env, 0.3)
     with pytest.raises(ValueError, match="not a multiple"):
-        make_reference("random_search", env, 0.3, images_per_mask=IMAGES).learn(STEP_PAIRS + 1)
+        Reference("random_search", env, 0.3, images_per_mask=IMAGES).learn(STEP_PAIRS + 1)
     with pytest.raises(RuntimeError, match="before predict"):
-        make_reference("uniform", env, 0.3).predict()
+        Reference("uniform", env, 0.3).predict()

@@ -3,8 +3,8 @@
 import importlib.util
 from pathlib import Path
 
-import gymnasium as gym
 import torch
+from envs import agent_env
 
 from agents.reinforce import DecoreAgent, ReinforceConfig
 
@@ -19,15 +19,7 @@ def _load(name: str):
 
 
 def _agent() -> DecoreAgent:
-    env = gym.make_vec(
-        "DecoreCompress-v0",
-        num_envs=32,
-        vectorization_mode="vector_entry_point",
-        tensors=True,
-        observe=False,
-    )
-    env.reset(seed=0)
-    return DecoreAgent(env, ReinforceConfig(lr=0.1, init_weight=1.0))
+    return DecoreAgent(agent_env(32), ReinforceConfig(lr=0.1, init_weight=1.0))
 
 
 def test_the_bare_core_update_is_the_agents_update_without_the_env():

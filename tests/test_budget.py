@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from envs import agent_env
 
 import decore_env  # noqa: F401  (registers the envs)
 from agents.reinforce import DecoreAgent, ReinforceConfig
@@ -97,16 +98,8 @@ def test_native_agent_in_the_budget_wrapper_settles_near_the_target():
     The kept fraction moves around the target (measured on seeds 0 to 2, steps 550 to 800:
     means 0.277 to 0.297, single points 0.26 to 0.32), so the test bounds the mean of the last
     six points."""
-    env = gym.make_vec(
-        "DecoreCompress-v0",
-        num_envs=64,
-        vectorization_mode="vector_entry_point",
-        tensors=True,
-        observe=False,
-        target_params=0.3,
-    )
+    env = agent_env(64, target_params=0.3)
     assert isinstance(env, VectorBudgetWrapper)
-    env.reset(seed=0)
     agent = DecoreAgent(env, ReinforceConfig(lr=0.1, init_weight=3.0))
     agent.learn(500 * 64)
     kept = []

@@ -1,9 +1,9 @@
 """The native REINFORCE agent: gradient, signs, a planted bandit, save/load."""
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from envs import PairCounter
 from torch import nn
 
 from agents.reinforce import DecoreAgent, ReinforceConfig, reinforce_loss
@@ -154,22 +154,10 @@ def test_bad_settings_are_refused():
     assert np.isfinite(ReinforceConfig().init_weight)
 
 
-class _PairCounter(gym.vector.VectorWrapper):
-    """Counts the (mask, image) pairs the env scored, from outside the agent."""
-
-    pairs = 0
-
-    def step(self, actions):
-        out = self.env.step(actions)
-        if "accuracy" in out[-1]:  # an autoreset step scores nothing
-            self.pairs += len(out[-1]["accuracy"]) * self.env.unwrapped.task.samples_per_mask
-        return out
-
-
 @pytest.mark.parametrize("samples_per_mask", [1, 4])
 def test_learn_scores_exactly_the_pairs_asked_for_across_episode_ends(samples_per_mask):
     base = _bandit_env(batch=16, episode_steps=3, samples_per_mask=samples_per_mask)
-    env = _PairCounter(base)
+    env = PairCounter(base)
     agent = DecoreAgent(env, ReinforceConfig(lr=0.05))
     pairs = 10 * agent.pairs_per_step
     agent.learn(pairs)

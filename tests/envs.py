@@ -1,0 +1,30 @@
+"""Env pieces shared by the agent tests."""
+
+import gymnasium as gym
+
+
+def agent_env(num_envs: int, seed: int = 0, **fields) -> gym.vector.VectorEnv:
+    """The default task as the native vector env agents drive (tensors on the device, no
+    observations), reset with ``seed``; ``fields`` are TaskSpec fields."""
+    env = gym.make_vec(
+        "DecoreCompress-v0",
+        num_envs=num_envs,
+        vectorization_mode="vector_entry_point",
+        tensors=True,
+        observe=False,
+        **fields,
+    )
+    env.reset(seed=seed)
+    return env
+
+
+class PairCounter(gym.vector.VectorWrapper):
+    """Counts the (mask, image) pairs the env scored, from outside the agent."""
+
+    pairs = 0
+
+    def step(self, actions):
+        out = self.env.step(actions)
+        if "accuracy" in out[-1]:  # an autoreset step scores nothing
+            self.pairs += len(out[-1]["accuracy"]) * self.env.unwrapped.task.samples_per_mask
+        return out
