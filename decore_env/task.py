@@ -47,22 +47,24 @@ def build_network(spec: TaskSpec, splits: DataSplits) -> nn.Module:
         if spec.checkpoint is not None:
             load_weights(net, spec.checkpoint)
         return net
-    net = models.for_data(spec.model, splits.num_classes, splits.input_shape)
     checkpoint = spec.checkpoint
-    if needs_weights(spec):
-        n, shape, classes = len(splits.train_y), splits.input_shape, splits.num_classes
-        raise refuse_without_weights(spec.model, str(spec.dataset), n, shape, classes)
-    if checkpoint is None:
+    if checkpoint is None:  # the default task, or train_baseline (build_core refused the rest)
         checkpoint = cached_baseline(spec.model, splits, spec.seed, resolve_device(spec.device))
+    net = models.for_data(spec.model, splits.num_classes, splits.input_shape)
     load_weights(net, checkpoint)
     return net
 
 
 def build_core(spec: TaskSpec) -> CompressionCore:
     """The core of ``spec``: network, channel gates and device-resident training batches."""
-    named = isinstance(spec.dataset, str) and spec.dataset in TRAIN_SPLITS
-    if needs_weights(spec) and named:  # refused before the data is looked for
-        raise refuse_without_weights(spec.model, spec.dataset, *TRAIN_SPLITS[spec.dataset])
+    if needs_weights(spec):  # refused before the data is looked for, where its size is known
+        named = isinstance(spec.dataset, str) and spec.dataset in TRAIN_SPLITS
+        if named:
+            sizes = TRAIN_SPLITS[spec.dataset]
+        else:
+            splits = load_splits(spec)
+            sizes = (len(splits.train_y), splits.input_shape, splits.num_classes)
+        raise refuse_without_weights(spec.model, str(spec.dataset), *sizes)
     batch_size = spec.batch_size
     splits = load_splits(spec)
     check_batch_fits(batch_size, splits)

@@ -15,9 +15,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from decore_env import models
 from decore_env.data import DataSplits, load_dataset
 from decore_env.files import atomic_save
+from decore_env.metrics import count
 from decore_env.spec import DEFAULT_DATASET, DEFAULT_MODEL, derive_seed
+from decore_env.training import fit
 
 BASELINE_EPOCHS = {"embedded": 6, "mnist": 6, "fashion_mnist": 10}
 """Epochs of a baseline trained for a task (our choice): 6 give LeNet-5 about 98% on the
@@ -84,11 +89,6 @@ def cached_baseline(model: str, splits: DataSplits, seed: int, device: Any) -> P
     path = cache_dir() / f"{key}.pt"
     if path.is_file():
         return path
-    import torch
-
-    from decore_env import models
-    from decore_env.training import fit
-
     torch.manual_seed(derive_seed(seed, "init"))  # the same weights in every process
     net = models.for_data(model, splits.num_classes, splits.input_shape)
     fit(
@@ -125,11 +125,6 @@ def refuse_without_weights(
 ) -> MissingWeightsError:
     """The error for a registry network with no checkpoint: the command that trains one and
     about how long it takes on a CPU."""
-    import torch
-
-    from decore_env import models
-    from decore_env.metrics import count
-
     net = models.create(model, num_classes=classes)
     _, macs = count(net, torch.zeros(1, *shape))
     epochs = baseline_epochs(dataset)
