@@ -103,39 +103,34 @@ class PolicyPhase:
         return isinstance(self.agent, DecoreAgent)
 
     def state_dict(self) -> dict:
-        if not self.native:  # one learn call: its result and the (jointly trained) network
-            return {
-                "epoch": self.epoch,
-                "mask": self.agent.mask,
-                "pairs": self.agent.num_timesteps,
-                "env": self.base.state_dict(),
-            }
+        """The env (network, data, clocks), lambda and its budget rule, and the agent: the
+        native agent's whole state, or the one mask a reference or an SB3 agent settled on."""
         controller = self.budget_controller
-        return {
+        state = {
             "epoch": self.epoch,
-            "updates": self.updates,
-            "agent": self.agent.state_dict(),
             "env": self.base.state_dict(),
             "budget": None if controller is None else controller.state_dict(),
             "lam": self.base.core.lam_tensor.cpu(),
-            "history": self.history,
         }
+        if self.native:
+            agent = {"updates": self.updates, "agent": self.agent.state_dict()}
+            return state | agent | {"history": self.history}
+        return state | {"mask": self.agent.mask, "pairs": self.agent.num_timesteps}
 
     def load_state_dict(self, state: dict) -> None:
-        if not self.native:  # a finished search is kept; an unfinished one reruns from the seed
-            self.epoch, self.agent.num_timesteps = state["epoch"], state["pairs"]
-            self.base.load_state_dict(state["env"])
-            if state["mask"] is not None:
-                self.agent.mask = state["mask"]
-                self.base.report_architecture(state["mask"])
-            return
-        self.epoch, self.updates = state["epoch"], state["updates"]
-        self.agent.load_state_dict(state["agent"])
+        """Continue from :meth:`state_dict` (a reference or SB3 agent whose one ``learn``
+        call did not finish reruns it from the seed)."""
+        self.epoch = state["epoch"]
         self.base.load_state_dict(state["env"])
         if self.budget_controller is not None:
             self.budget_controller.load_state_dict(state["budget"])
         self.base.core.lam_tensor.copy_(state["lam"])
-        self.history = state["history"]
+        if self.native:
+            self.updates, self.history = state["updates"], state["history"]
+            self.agent.load_state_dict(state["agent"])
+        elif state["mask"] is not None:
+            self.agent.mask, self.agent.num_timesteps = state["mask"], state["pairs"]
+            self.base.report_architecture(state["mask"])
 
     def final_mask(self) -> Tensor:
         """The architecture the agent settles on: ``predict(deterministic=True)``."""
