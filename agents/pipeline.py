@@ -41,7 +41,7 @@ LATENCY_BATCH = 256
 """Batch of the second latency figure: the paper's batch size, throughput-like."""
 WANDB_PROJECT = "decore"
 """W&B project of compress runs."""
-STATE_VERSION = 2
+STATE_VERSION = 3
 """Layout version of ``state.pt``; a run saved with another layout is not resumed."""
 
 
@@ -71,18 +71,66 @@ class RunState:
         atomic_save(self.parts, self.files.state)
 
 
+def split_accuracy(model: nn.Module, splits: DataSplits, device: torch.device) -> float:
+    """Accuracy of ``model`` on the test split."""
+    x, y = splits.test_x, splits.test_y
+    return accuracy(model, x, y, splits.mean, splits.std, EVAL_BATCH, device)
+
+
 def _measure(model: nn.Module, splits: DataSplits, example: Tensor, device: torch.device) -> dict:
     """Test accuracy, params, MACs (= FLOPs / 2) and median latency of ``model``."""
     params, macs = count(model, example)
     return {
-        "accuracy": accuracy(
-            model, splits.test_x, splits.test_y, splits.mean, splits.std, EVAL_BATCH, device
-        ),
+        "accuracy": split_accuracy(model, splits, device),
         "params": params,
         "macs": macs,
         "latency_ms": latency_ms(model, example, batch_size=1, device=device),
         "latency_ms_batch256": latency_ms(model, example, batch_size=LATENCY_BATCH, device=device),
     }
+
+
+def fresh_network(config: CompressConfig, splits: DataSplits) -> nn.Module:
+    """The run's network before training: the same initial weights for the same seed."""
+    torch.manual_seed(derive_seed(config.seed, "init"))
+    return models.for_data(config.model, splits.num_classes, splits.input_shape)
+
+
+def train_network(
+    net: nn.Module,
+    config: CompressConfig,
+    splits: DataSplits,
+    epochs: int,
+    lr: float,
+    device: torch.device,
+    progress: bool,
+    **resumable: Any,
+) -> float:
+    """Baseline training or fine-tuning with the run's schedule (``resumable``: ``resume``
+    and ``on_epoch`` of :func:`decore_env.training.fit`); returns the test accuracy."""
+    return fit(
+        net,
+        splits,
+        epochs,
+        lr,
+        TRAIN_BATCH_SIZE,
+        config.weight_decay,
+        device,
+        config.seed,
+        progress=progress,
+        **resumable,
+    )
+
+
+def train_baseline(config: CompressConfig, path: str | Path, progress: bool = True) -> Path:
+    """Train the baseline a run of ``config`` without a checkpoint would train, and save it
+    at ``path`` (atomically; loads with ``weights_only=True``), so that several runs can
+    share one baseline: a run given it as ``checkpoint`` starts where its own would."""
+    device = resolve_device(config.device)
+    splits = load_dataset(config.dataset, root=config.data_root)
+    model = fresh_network(config, splits).to(device)
+    epochs, lr = config.baseline_epochs, config.baseline_lr
+    train_network(model, config, splits, epochs, lr, device, progress)
+    return atomic_save({"model": config.model, "state_dict": model.state_dict()}, path)
 
 
 def compress(
@@ -103,8 +151,7 @@ def compress(
     device = resolve_device(config.device)
     splits = load_dataset(config.dataset, root=config.data_root)
     check_batch_fits(config.batch_size, splits)
-    torch.manual_seed(derive_seed(config.seed, "init"))  # a baseline trained here starts here
-    model = models.for_data(config.model, splits.num_classes, splits.input_shape)
+    model = fresh_network(config, splits)
     if config.checkpoint is not None:
         load_weights(model, config.checkpoint)
     with RunLock(files):
@@ -137,19 +184,20 @@ class _Run:
 
     def train(self, net: nn.Module, epochs: int, lr: float, key: str) -> None:
         """Baseline training or fine-tuning, resumable from the state's ``key`` per epoch."""
-        fit(
+        train_network(
             net,
+            self.config,
             self.splits,
             epochs,
             lr,
-            TRAIN_BATCH_SIZE,
-            self.config.weight_decay,
             self.device,
-            self.config.seed,
-            progress=self.progress,
+            self.progress,
             resume=self.state.get(key),
             on_epoch=lambda fit_state: self.state.save(**{key: fit_state}),
         )
+
+    def split_accuracy(self, model: nn.Module) -> float:
+        return split_accuracy(model, self.splits, self.device)
 
     def baseline(self, model: nn.Module) -> str | Path:
         """The baseline weights (given, saved by an earlier attempt, or trained now)."""
@@ -199,6 +247,7 @@ class _Run:
         )
         pruned = prune(trained, keep, self.example)
         phases["prune"] = time.perf_counter() - start
+        searched = self.split_accuracy(pruned.eval())
         start = time.perf_counter()
         if config.finetune_epochs:
             self.train(pruned, config.finetune_epochs, config.finetune_lr, "finetune_fit")
@@ -214,6 +263,8 @@ class _Run:
             phases,
             self.splits,
         )
+        report["searched"] = {"accuracy": searched, "pairs": policy.agent.num_timesteps}
+        report["curve"] = None if policy.recorder is None else policy.recorder.points
         _write_outputs(self.files, report, pruned, keep, policy, self.splits)
         _track_results(tracker, report, self.files)
         return report

@@ -21,6 +21,7 @@ from tqdm import tqdm
 import decore_env  # noqa: F401  (registers the env ids)
 from agents.baselines import Reference
 from agents.config import REFERENCES, SB3_AGENTS, SEARCHING, CompressConfig
+from agents.curves import CurveRecorder
 from agents.reinforce import DecoreAgent, ReinforceConfig, StepStats
 from agents.tracking import Tracker
 from decore_env.budget import LambdaController
@@ -82,7 +83,11 @@ class PolicyPhase:
         self, config: CompressConfig, checkpoint: str | Path, splits: DataSplits | None = None
     ) -> None:
         self.config = config
-        self.env = policy_env(config, checkpoint, splits)
+        self.task_env = policy_env(config, checkpoint, splits)
+        self.recorder = None
+        self.env = self.task_env
+        if isinstance(self.task_env, gym.vector.VectorEnv):
+            self.env = self.recorder = CurveRecorder(self.task_env, config.log_every)
         self.base = self.env.unwrapped
         self.env.reset(seed=config.seed)
         self.agent = make_agent(config, self.env)
@@ -94,7 +99,7 @@ class PolicyPhase:
     @property
     def budget_controller(self) -> LambdaController | None:
         """The budget wrapper's controller, or None without a budget."""
-        return getattr(self.env, "controller", None)
+        return getattr(self.task_env, "controller", None)
 
     @property
     def native(self) -> bool:
@@ -111,6 +116,7 @@ class PolicyPhase:
             "env": self.base.state_dict(),
             "budget": None if controller is None else controller.state_dict(),
             "lam": self.base.core.lam_tensor.cpu(),
+            "curve": None if self.recorder is None else self.recorder.state_dict(),
         }
         if self.native:
             agent = {"updates": self.updates, "agent": self.agent.state_dict()}
@@ -125,6 +131,8 @@ class PolicyPhase:
         if self.budget_controller is not None:
             self.budget_controller.load_state_dict(state["budget"])
         self.base.core.lam_tensor.copy_(state["lam"])
+        if self.recorder is not None:
+            self.recorder.load_state_dict(state["curve"])
         if self.native:
             self.updates, self.history = state["updates"], state["history"]
             self.agent.load_state_dict(state["agent"])

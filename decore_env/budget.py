@@ -158,6 +158,18 @@ class VectorBudgetWrapper(gym.vector.VectorWrapper):
         return obs, rewards, terminations, truncations, infos
 
 
+def architecture_kept(task: Any, info: dict, resource: str) -> Tensor:
+    """Kept fraction of ``resource`` of the architecture the agent reported to ``task``, else
+    the mean of the masks the step ``info`` scored (a 0-d tensor on the task's device)."""
+    core = task.core
+    if task.architecture is not None:
+        params, macs = core.gates.cost(task.architecture)
+        used = (params if resource == "params" else macs)[0]
+    else:
+        used = torch.as_tensor(info[resource], device=core.device).double().mean()
+    return used / core.gates.full_cost[resource]
+
+
 class _Follower:
     """After a scored step, feeds the kept fraction to the controller and sets the lambda."""
 
@@ -168,21 +180,11 @@ class _Follower:
         self.resource = resource
         core = task.core
         self.controller = LambdaController(target, core.lam, device=core.device)
-        self.full = core.gates.full_cost[resource]
-
-    def kept_fraction(self, info: dict) -> Tensor:
-        """The reported architecture's kept fraction, else the played masks' mean."""
-        core = self.task.core
-        if self.task.architecture is not None:
-            params, macs = core.gates.cost(self.task.architecture)
-            used = (params if self.resource == "params" else macs)[0]
-        else:
-            used = torch.as_tensor(info[self.resource], device=core.device).double().mean()
-        return used / self.full
 
     def __call__(self, info: dict) -> None:
         if self.resource not in info:  # a vector env's autoreset step scores no mask
             return
         accuracy = torch.as_tensor(info["accuracy"], device=self.task.core.device).double().mean()
-        lam = self.controller.update(self.kept_fraction(info), accuracy)
+        kept = architecture_kept(self.task, info, self.resource)
+        lam = self.controller.update(kept, accuracy)
         self.task.core.lam_tensor.copy_(lam)
