@@ -141,8 +141,10 @@ def compress(
     wandb: bool = False,
     progress: bool = True,
     command: str = "",
+    wandb_group: str | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the whole pipeline in ``out``; returns the report that it writes.
+    """Run (or resume) the whole pipeline in ``out``; returns the report that it writes
+    (``wandb_group``: the W&B group of the run, e.g. its sweep).
 
     Every setting is checked before the run folder appears; the folder is locked for the
     run's life, so a second process on the same ``out`` is refused.
@@ -159,7 +161,9 @@ def compress(
             check_run(config, files.root, resume=False)  # another run may have begun here
             write_json_atomic(files.config, config.to_dict())
         state = RunState(files, load_state(files))
-        tracker = open_tracker(wandb, WANDB_PROJECT, config.to_dict(), files.root)
+        tracker = open_tracker(
+            wandb, WANDB_PROJECT, config.to_dict(), files.root, group=wandb_group
+        )
         try:
             return _Run(config, files, state, splits, device, progress).run(model, tracker, command)
         finally:

@@ -56,7 +56,14 @@ def _mode() -> str | None:
 class WandbTracker(Tracker):
     """Logs to Weights & Biases; the run's files go under ``run_dir/wandb``."""
 
-    def __init__(self, project: str, config: dict, run_dir: Path, name: str | None = None) -> None:
+    def __init__(
+        self,
+        project: str,
+        config: dict,
+        run_dir: Path,
+        name: str | None = None,
+        group: str | None = None,
+    ) -> None:
         import wandb
 
         self._wandb = wandb
@@ -70,6 +77,7 @@ class WandbTracker(Tracker):
                 config=config,
                 dir=run_dir,
                 name=name,
+                group=group,
                 mode=mode,
                 reinit="create_new",
                 settings=settings,
@@ -116,9 +124,15 @@ class WandbTracker(Tracker):
 
 
 def open_tracker(
-    enabled: bool, project: str, config: dict, run_dir: Path, name: str | None = None
+    enabled: bool,
+    project: str,
+    config: dict,
+    run_dir: Path,
+    name: str | None = None,
+    group: str | None = None,
 ) -> Tracker:
-    """A ``WandbTracker`` when tracking is ``enabled``, else the no-op ``Tracker``."""
+    """A ``WandbTracker`` when tracking is ``enabled``, else the no-op ``Tracker``;
+    ``group`` gathers the runs of one sweep."""
     if not enabled:
         return Tracker()
-    return WandbTracker(project, config, run_dir, name)
+    return WandbTracker(project, config, run_dir, name, group)

@@ -1,0 +1,292 @@
+"""A benchmark sweep: a grid task x contestant x seed x target, one CSV row per cell.
+
+Every cell is one run of the compress pipeline (:func:`agents.pipeline.compress`) under the
+fair protocol of ``benchmarks/README.md``:
+
+- the same baseline per (task, seed) for every contestant (:func:`agents.pipeline.train_baseline`,
+  trained once, shared as the run's checkpoint);
+- the same search budget in scored (mask, image) pairs: the task's policy phase;
+- the same network-training epochs: an agent that trains the network jointly during its
+  search (the RL agents on the main env) gets the task's fine-tuning; one that does not (the
+  references) gets the policy phase's epochs as extra fine-tuning;
+- the same budget target, enforced through the env's budget wrapper.
+
+A cell's row is appended when it finishes (:class:`agents.results.ResultsCSV`), and a cell
+whose row exists is skipped, so an interrupted sweep resumes; a cell killed mid-run resumes
+from its run folder. Cells run in this process, or as Ray tasks (``ray_address``): a local
+Ray on one machine, a Ray cluster beyond it, one GPU (or a fraction) per cell when present.
+Rows are written by the driver only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+from tqdm import tqdm
+
+from agents.config import AGENTS, PAPER_INIT_WEIGHT, PAPER_LR, REFERENCES, CompressConfig
+from agents.curves import CURVE_COLUMNS
+from agents.results import ResultsCSV
+
+DEMO_AGENT = {"agent_lr": 0.1, "init_weight": 3.0}
+"""The demo's agent settings (see :func:`agents.config.demo_config`)."""
+CONTESTANTS: dict[str, dict[str, Any]] = {
+    "reinforce": {"agent": "reinforce", "agent_lr": PAPER_LR, "init_weight": PAPER_INIT_WEIGHT},
+    "reinforce-demo": {"agent": "reinforce", **DEMO_AGENT},
+    **{name: {"agent": name} for name in AGENTS if name != "reinforce"},
+}
+"""Contestant name -> the run settings that make it (on top of the task's)."""
+NATIVE = "reinforce"
+"""The contestant the others are compared with."""
+MATCH_TOLERANCE = 0.02
+"""A row is matched when |kept / target - 1| <= MATCH_TOLERANCE (2% relative)."""
+CELL_KEY = ("task", "agent", "seed", "target", "resource")
+RESULT_COLUMNS = (
+    *CELL_KEY,
+    "lam",
+    "lam_final",
+    "baseline_acc",
+    "searched_acc",
+    "final_acc",
+    "drop_points",
+    "params",
+    "params_kept",
+    "macs",
+    "macs_kept",
+    "matched",
+    "pairs",
+    "network_epochs",
+    "finetune_epochs",
+    "search_s",
+    "prune_s",
+    "finetune_s",
+    "device",
+    "versions",
+    "commit",
+    "command",
+)
+"""One row per cell."""
+CURVE_TABLE_COLUMNS = (*CELL_KEY, *CURVE_COLUMNS)
+"""One row per learning-curve point of a cell."""
+
+
+class SweepError(ValueError):
+    """A grid that cannot run as asked."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the grid: a contestant on a task at a seed and a target."""
+
+    task: str
+    agent: str
+    seed: int
+    target: float
+    resource: str = "params"
+
+    def key(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in CELL_KEY}
+
+    @property
+    def name(self) -> str:
+        return f"{self.task}-{self.agent}-{self.resource}{self.target:g}-seed{self.seed}"
+
+
+def trains_network(agent: str) -> bool:
+    """Whether the agent trains the network jointly during its search (the RL agents)."""
+    return agent not in REFERENCES
+
+
+def cell_config(task: CompressConfig, cell: Cell, checkpoint: str | Path) -> CompressConfig:
+    """The run settings of ``cell`` on ``task`` (the task's settings, seed, shared baseline,
+    budget target, the contestant's settings, the protocol's epochs)."""
+    settings = dict(CONTESTANTS[cell.agent])
+    if not trains_network(settings["agent"]):
+        settings |= {
+            "train_network": False,
+            "finetune_epochs": task.finetune_epochs + task.policy_epochs,
+        }
+    return replace(
+        task,
+        seed=cell.seed,
+        checkpoint=str(checkpoint),
+        target_params=cell.target if cell.resource == "params" else None,
+        target_macs=cell.target if cell.resource == "macs" else None,
+        **settings,
+    )
+
+
+def grid(
+    tasks: Iterable[str], agents: Iterable[str], seeds: Iterable[int], targets: Iterable[float]
+) -> list[Cell]:
+    """Every cell of the grid, contestants checked."""
+    agents = list(agents)
+    unknown = [a for a in agents if a not in CONTESTANTS]
+    if unknown:
+        raise SweepError(f"unknown agents {unknown}; known: {', '.join(CONTESTANTS)}")
+    return [
+        Cell(task, agent, seed, target)
+        for task in tasks
+        for target in targets
+        for seed in seeds
+        for agent in agents
+    ]
+
+
+def shared_baseline(task: CompressConfig, seed: int, folder: Path, name: str) -> Path:
+    """The baseline of ``task`` at ``seed`` every contestant starts from, trained on first use
+    (one process at a time: an OS lock per baseline file)."""
+    from agents.pipeline import train_baseline  # torch loads in the process that runs cells
+
+    path = folder / "baselines" / f"{name}-seed{seed}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock"):
+        if not path.is_file():
+            train_baseline(replace(task, seed=seed), path, progress=False)
+    return path
+
+
+def run_cell(
+    cell: Cell,
+    task: CompressConfig,
+    folder: Path,
+    command: str,
+    wandb_group: str | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run one cell (resuming its run folder if an earlier attempt was stopped); returns its
+    result row and its learning-curve rows."""
+    from agents.pipeline import compress
+
+    checkpoint = shared_baseline(task, cell.seed, folder, cell.task)
+    config = cell_config(task, cell, checkpoint)
+    out = folder / "runs" / cell.name
+    resume = (out / "config.json").is_file()
+    report = compress(
+        None if resume else config,
+        out,
+        resume=resume,
+        wandb=wandb_group is not None,
+        progress=False,
+        command=command,
+        wandb_group=wandb_group,
+    )
+    curve = [cell.key() | dict(zip(CURVE_COLUMNS, p, strict=True)) for p in report["curve"] or []]
+    return result_row(cell, report, command), curve
+
+
+def result_row(cell: Cell, report: Mapping[str, Any], command: str) -> dict[str, Any]:
+    """The CSV row of a cell from its run's report."""
+    base, pruned, phases = report["baseline"], report["pruned"], report["phases_s"]
+    params_kept = pruned["params"] / base["params"]
+    kept = params_kept if cell.resource == "params" else pruned["macs"] / base["macs"]
+    epochs = report["epochs"]
+    joint = epochs["policy"] if report["settings"]["train_network"] else 0
+    versions = report["versions"]
+    return cell.key() | {
+        "lam": report["lam_initial"],
+        "lam_final": report["lam"],
+        "baseline_acc": base["accuracy"],
+        "searched_acc": report["searched"]["accuracy"],
+        "final_acc": pruned["accuracy"],
+        "drop_points": 100 * (base["accuracy"] - pruned["accuracy"]),
+        "params": pruned["params"],
+        "params_kept": params_kept,
+        "macs": pruned["macs"],
+        "macs_kept": pruned["macs"] / base["macs"],
+        "matched": abs(kept / cell.target - 1) <= MATCH_TOLERANCE,
+        "pairs": report["searched"]["pairs"],
+        "network_epochs": joint + epochs["finetune"],
+        "finetune_epochs": epochs["finetune"],
+        "search_s": round(phases.get("policy", 0.0), 1),
+        "prune_s": round(phases.get("prune", 0.0), 2),
+        "finetune_s": round(phases.get("finetune", 0.0), 1),
+        "device": report["hardware"]["gpu"] or report["hardware"]["cpu"],
+        "versions": ", ".join(
+            f"{k} {v}" for k, v in versions.items() if k != "git_commit" and v is not None
+        ),
+        "commit": versions.get("git_commit") or "",
+        "command": command,
+    }
+
+
+def open_tables(csv: Path) -> tuple[ResultsCSV, ResultsCSV]:
+    """The results table at ``csv`` and its learning curves beside it (``*-curves.csv``);
+    a file with another schema is refused before any cell runs."""
+    curves = csv.with_name(f"{csv.stem}-curves{csv.suffix}")
+    return (
+        ResultsCSV(csv, RESULT_COLUMNS, CELL_KEY),
+        ResultsCSV(curves, CURVE_TABLE_COLUMNS, (*CELL_KEY, "pairs")),
+    )
+
+
+def pending(cells: Sequence[Cell], table: ResultsCSV) -> list[Cell]:
+    """The cells without a row yet."""
+    done = table.done()
+    return [c for c in cells if table.key_of(c.key()) not in done]
+
+
+def _ray(address: str | None, gpus_per_cell: float) -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise SweepError(
+            'running cells on Ray needs Ray: pip install -e ".[ray]" (or run without --ray)'
+        ) from None
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    return ray.remote(num_cpus=1, num_gpus=gpus_per_cell)(run_cell)
+
+
+def run_grid(
+    cells: Sequence[Cell],
+    tasks: Mapping[str, CompressConfig],
+    csv: Path,
+    folder: Path,
+    command: str,
+    *,
+    ray_address: str | None = None,
+    use_ray: bool = False,
+    gpus_per_cell: float = 0.0,
+    wandb_group: str | None = None,
+    progress: bool = True,
+) -> int:
+    """Run the cells of ``cells`` that have no row in ``csv``; returns how many ran.
+
+    :param use_ray: run cells as Ray tasks on the cluster at ``ray_address`` (None: a local
+        Ray started here).
+    """
+    table, curves = open_tables(csv)
+    missing = sorted({c.task for c in cells} - set(tasks))
+    if missing:
+        raise SweepError(f"no settings for tasks {missing}; known: {', '.join(tasks)}")
+    todo = pending(cells, table)
+    for cell in todo:  # every cell's settings checked before the first runs
+        cell_config(tasks[cell.task], cell, folder / "baseline.pt")
+    remote = _ray(ray_address, gpus_per_cell) if use_ray else None
+    bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress)
+
+    def record(row: dict, curve: list[dict]) -> None:
+        for point in curve:  # the curve first: a row means the cell is complete
+            curves.append(point)
+        table.append(row)
+        bar.set_postfix_str(f"{row['agent']} seed {row['seed']}: {row['final_acc']:.4f}")
+        bar.update()
+
+    with bar:
+        if remote is None:
+            for cell in todo:
+                record(*run_cell(cell, tasks[cell.task], folder, command, wandb_group))
+            return len(todo)
+        import ray
+
+        waiting = [
+            remote.remote(cell, tasks[cell.task], folder, command, wandb_group) for cell in todo
+        ]
+        while waiting:
+            ready, waiting = ray.wait(waiting, num_returns=1)
+            record(*ray.get(ready[0]))
+    return len(todo)

@@ -1,0 +1,100 @@
+"""The benchmark sweep: one row per cell, resumable, one baseline per seed, fair epochs."""
+
+import csv
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from agents.config import demo_config
+from agents.pipeline import compress, train_baseline
+from agents.results import SchemaError
+from agents.sweep import SweepError, grid, open_tables, run_grid
+
+TINY = demo_config(baseline_epochs=1, policy_epochs=1, finetune_epochs=1, log_every=5)
+"""The default task, one epoch per phase."""
+
+
+def _rows(path: Path) -> list[dict]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_grid_writes_one_row_per_cell_and_resumes(tmp_path):
+    cells = grid(["embedded"], ["reinforce-demo", "l1_global"], [0], [0.3])
+    table = tmp_path / "board.csv"
+    ran = run_grid(cells, {"embedded": TINY}, table, tmp_path / "work", "cmd", progress=False)
+    assert ran == 2
+    rows = {r["agent"]: r for r in _rows(table)}
+    assert set(rows) == {"reinforce-demo", "l1_global"}
+    # the same baseline for both, the same network-training epochs (joint 1 + fine-tune 1
+    # for the agent that trains the network, 2 fine-tune epochs for the reference)
+    assert rows["reinforce-demo"]["baseline_acc"] == rows["l1_global"]["baseline_acc"]
+    assert rows["reinforce-demo"]["network_epochs"] == rows["l1_global"]["network_epochs"] == "2"
+    assert rows["l1_global"]["finetune_epochs"] == "2" and rows["l1_global"]["pairs"] == "0"
+    assert rows["reinforce-demo"]["pairs"] == str(46 * 256)  # one epoch of the embedded set
+    assert rows["l1_global"]["matched"] == "True"
+    assert abs(float(rows["l1_global"]["params_kept"]) / 0.3 - 1) <= 0.02
+    curve = _rows(tmp_path / "board-curves.csv")
+    pairs = [int(r["pairs"]) for r in curve if r["agent"] == "reinforce-demo"]
+    assert pairs == [5 * 256 * k for k in range(1, 10)]  # a point every log_every steps
+    assert not any(r["agent"] == "l1_global" for r in curve)  # it scores no masks
+    before = table.read_text()
+    assert run_grid(cells, {"embedded": TINY}, table, tmp_path / "work", "cmd") == 0
+    assert table.read_text() == before
+
+
+def test_the_shared_baseline_is_the_one_a_run_trains_itself(tmp_path):
+    config = demo_config(baseline_epochs=1, policy_epochs=1, finetune_epochs=1, seed=3)
+    shared = torch.load(
+        train_baseline(config, tmp_path / "b.pt", progress=False), weights_only=True
+    )
+    compress(config, tmp_path / "run", progress=False)
+    own = torch.load(tmp_path / "run" / "baseline.pt", weights_only=True)
+    for name, tensor in own["state_dict"].items():
+        assert torch.equal(tensor, shared["state_dict"][name]), name
+
+
+def test_bad_grids_are_refused_before_any_cell_runs(tmp_path):
+    with pytest.raises(SweepError, match="unknown agents"):
+        grid(["embedded"], ["dqn"], [0], [0.1])
+    other = tmp_path / "other.csv"
+    other.write_text("agent,accuracy\nppo,0.9\n")
+    with pytest.raises(SchemaError):
+        open_tables(other)
+    cells = grid(["embedded"], ["l1_global"], [0], [0.1])
+    with pytest.raises(SweepError, match="no settings for tasks"):
+        run_grid(cells, {}, tmp_path / "a.csv", tmp_path / "work", "cmd")
+    assert not (tmp_path / "work").exists() and not (tmp_path / "a.csv").exists()
+
+
+def test_the_command_line_refuses_an_unknown_agent_and_another_schema(tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from compare_agents import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--agents", "dqn", "--csv", str(tmp_path / "a.csv")])
+    assert exit_info.value.code == 2 and "unknown agents ['dqn']" in capsys.readouterr().err
+    other = tmp_path / "other.csv"
+    other.write_text("agent,accuracy\n")
+    assert main(["--agents", "l1_global", "--csv", str(other)]) == 2
+    assert "another results file" in capsys.readouterr().err
+    assert other.read_text() == "agent,accuracy\n"
+
+
+def test_two_cells_run_as_tasks_of_a_local_ray(tmp_path):
+    ray = pytest.importorskip("ray")
+    cells = grid(["embedded"], ["l1_global"], [0, 1], [0.3])
+    table = tmp_path / "board.csv"
+    try:
+        ran = run_grid(
+            cells, {"embedded": TINY}, table, tmp_path / "work", "cmd", use_ray=True, progress=False
+        )
+    finally:
+        ray.shutdown()
+    assert ran == 2
+    rows = _rows(table)
+    assert sorted(r["seed"] for r in rows) == ["0", "1"] and all(
+        r["matched"] == "True" for r in rows
+    )
