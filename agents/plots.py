@@ -25,9 +25,13 @@ _DPI = 120
 _MAX_LEGEND_GROUPS = 20
 
 
-def _save(fig: Figure, path: str | os.PathLike) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
+    """Write ``fig`` as a PNG atomically; no version stamp in it, so the same figure drawn by
+    the same libraries is the same file."""
     FigureCanvasAgg(fig)
-    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=_DPI))
+    return atomic_write(
+        path, lambda f: fig.savefig(f, format="png", dpi=_DPI, metadata={"Software": None})
+    )
 
 
 def plot_kept_channels(kept: Mapping[str, tuple[int, int]], path: str | os.PathLike) -> Path:
@@ -48,7 +52,7 @@ def plot_kept_channels(kept: Mapping[str, tuple[int, int]], path: str | os.PathL
     ax.set_title(f"Channels kept: {kept_n.sum():,} of {total.sum():,}")
     ax.legend()
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_keep_probabilities(
@@ -80,4 +84,4 @@ def plot_keep_probabilities(
     else:
         ax.set_title(f"{len(group_names)} groups, coloured by depth (dark = first)")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

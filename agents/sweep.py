@@ -96,16 +96,17 @@ class Cell:
         return f"{self.task}-{self.agent}-{self.resource}{self.target:g}-seed{self.seed}"
 
 
-def trains_network(agent: str) -> bool:
-    """Whether the agent trains the network jointly during its search (the RL agents)."""
-    return agent not in REFERENCES
+def trains_network(contestant: str) -> bool:
+    """Whether the contestant trains the network jointly during its search (the RL agents on
+    the main env); the others get the search's epochs as extra fine-tuning."""
+    return CONTESTANTS[contestant]["agent"] not in REFERENCES
 
 
 def cell_config(task: CompressConfig, cell: Cell, checkpoint: str | Path) -> CompressConfig:
     """The run settings of ``cell`` on ``task`` (the task's settings, seed, shared baseline,
     budget target, the contestant's settings, the protocol's epochs)."""
     settings = dict(CONTESTANTS[cell.agent])
-    if not trains_network(settings["agent"]):
+    if not trains_network(cell.agent):
         settings |= {
             "train_network": False,
             "finetune_epochs": task.finetune_epochs + task.policy_epochs,
@@ -135,6 +136,23 @@ def grid(
         for seed in seeds
         for agent in agents
     ]
+
+
+def follow_target(reached: float) -> float:
+    """The target of an l1_global cell that follows an RL row: its reached fraction, rounded
+    to 4 digits (the reference then meets it within 2%)."""
+    return round(reached, 4)
+
+
+def follower_cells(rows: Iterable[Mapping[str, str]], task: str, target: float) -> list[Cell]:
+    """l1_global cells at the fraction each RL row of ``task`` at ``target`` reached (its own
+    resource, same seed), so each RL row has a reference at exactly its compression."""
+    cells = []
+    for row in rows:
+        if row["task"] == task and float(row["target"]) == target and trains_network(row["agent"]):
+            reached = follow_target(float(row[f"{row['resource']}_kept"]))
+            cells.append(Cell(task, "l1_global", int(row["seed"]), reached, row["resource"]))
+    return sorted(set(cells), key=lambda c: (c.seed, c.target))
 
 
 def shared_baseline(task: CompressConfig, seed: int, folder: Path, name: str) -> Path:

@@ -27,7 +27,14 @@ from lenet_mnist import DEFAULT_RAW, LENET_MNIST, prepare_mnist  # noqa: E402
 from agents.config import CompressConfig, demo_config  # noqa: E402
 from agents.report import command_line  # noqa: E402
 from agents.results import SchemaError  # noqa: E402
-from agents.sweep import CONTESTANTS, SweepError, grid, run_grid  # noqa: E402
+from agents.sweep import (  # noqa: E402
+    CONTESTANTS,
+    SweepError,
+    follower_cells,
+    grid,
+    open_tables,
+    run_grid,
+)
 
 DEFAULT_TARGET = 0.1
 """Params fraction kept: the leaderboard's target (about the demo's reached compression)."""
@@ -66,6 +73,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--gpus-per-cell", type=float, default=None, help="default: 1 with CUDA")
     parser.add_argument("--wandb", metavar="GROUP", help="log each cell as a W&B run in GROUP")
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="then run l1_global at the fraction each RL row reached (same task and seed)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     unknown = [a for a in args.agents if a not in CONTESTANTS]
@@ -83,19 +95,27 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         gpus = 1.0 if torch.cuda.is_available() else 0.0
+    command = command_line(sys.argv if argv is None else [__file__, *argv])
+    cells = grid(args.tasks, args.agents, args.seeds, args.targets)
+    options = {
+        "use_ray": args.ray is not None,
+        "ray_address": None if args.ray in (None, "local") else args.ray,
+        "gpus_per_cell": gpus,
+        "wandb_group": args.wandb,
+        "progress": not args.no_progress,
+    }
     try:
-        ran = run_grid(
-            grid(args.tasks, args.agents, args.seeds, args.targets),
-            task_settings(args.tasks, args.mnist_raw, args.data_root),
-            args.csv,
-            args.work_dir,
-            command_line(sys.argv if argv is None else [__file__, *argv]),
-            use_ray=args.ray is not None,
-            ray_address=None if args.ray in (None, "local") else args.ray,
-            gpus_per_cell=gpus,
-            wandb_group=args.wandb,
-            progress=not args.no_progress,
-        )
+        tasks = task_settings(args.tasks, args.mnist_raw, args.data_root)
+        ran = run_grid(cells, tasks, args.csv, args.work_dir, command, **options)
+        if args.follow:
+            rows = [r for r in open_tables(args.csv)[0].rows() if r["agent"] in args.agents]
+            followers = [
+                cell
+                for task in args.tasks
+                for target in args.targets
+                for cell in follower_cells(rows, task, target)
+            ]
+            ran += run_grid(followers, tasks, args.csv, args.work_dir, command, **options)
     except (SweepError, SchemaError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
