@@ -60,7 +60,7 @@ class LayerwiseCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
     The spec's ``target_params`` or ``target_macs`` (default: ``target_params`` =
     ``DEFAULT_TARGET``) is enforced as AMC does, by bounding each action: the width of group t
     is at most the largest width at which the network still meets the target when every later
-    group keeps its minimum of one channel. The bound never empties the target's reach, so the
+    group keeps its minimum of one channel. Each step thus leaves the target reachable, so the
     final mask keeps at most the target whenever the all-minimum mask does (otherwise every
     group ends at one channel, the least there is). There is no lower bound: removing more
     than the target asks is the agent's choice, paid in accuracy. ``info["action"]`` is the
