@@ -43,6 +43,7 @@ from agents.reinforce import native_vector_env
 from agents.surface import MaskAgent
 from decore_env.files import atomic_save
 from decore_env.gates import ChannelGates
+from decore_env.importance import channel_l1, rank_in_group
 from decore_env.spec import derive_seed
 
 TOLERANCE = 0.02
@@ -52,19 +53,6 @@ GREEDY_STEP = 0.05
 SEARCH_IMAGES = 256
 """Default images each candidate mask is scored on: one paper batch (PAPER_BATCH)."""
 RESOURCES = ("params", "macs")
-
-
-def channel_l1(gates: ChannelGates) -> Tensor:
-    """(n_agents,) L1 norm of each agent's weights over its group's producing layers (the
-    summed |W| of the channels the agent decides), on the CPU."""
-    modules = dict(gates.model.named_modules())
-    norms = []
-    for group, agents in zip(gates.groups, gates.channel_agents, strict=True):
-        channels = sum(
-            modules[name].weight.detach().abs().flatten(1).sum(1).cpu() for name in group.layers
-        )
-        norms.append(torch.zeros(group.size).index_add_(0, agents.cpu(), channels))
-    return torch.cat(norms)
 
 
 def kept_fraction(gates: ChannelGates, mask: Tensor, resource: str) -> float:
@@ -122,15 +110,6 @@ def balanced_order(gates: ChannelGates, rank: Tensor) -> Tensor:
     """
     sizes = torch.tensor(gates.sizes, dtype=torch.float64)[gates.group_of_agent]
     return torch.argsort((rank.double() + 0.5) / sizes, descending=True, stable=True)
-
-
-def rank_in_group(gates: ChannelGates, score: Tensor) -> Tensor:
-    """(n_agents,) 0 for the highest ``score`` of each group, 1 for the next, ..."""
-    ranks = [
-        torch.argsort(torch.argsort(s, descending=True, stable=True))
-        for s in torch.split(score, list(gates.sizes))
-    ]
-    return torch.cat(ranks)
 
 
 def _frozen_vector_env(env: Any) -> Any:

@@ -21,8 +21,13 @@ SEARCHING = ("random_search", "greedy")
 """References that score masks on the env (the others use no pairs)."""
 SB3_AGENTS = ("a2c", "ppo")
 """Stable-Baselines3 algorithms (:class:`agents.sb3.SB3Agent`), on the single env."""
-AGENTS = ("reinforce", *REFERENCES, *SB3_AGENTS)
+LAYERWISE_AGENTS = ("td3_layerwise",)
+"""RL agents on the layer-wise env (:mod:`agents.layerwise`): one keep ratio per group, the
+target enforced by the env."""
+AGENTS = ("reinforce", *REFERENCES, *SB3_AGENTS, *LAYERWISE_AGENTS)
 """Agents ``decore compress --agent`` knows."""
+BUDGETED = (*REFERENCES, *LAYERWISE_AGENTS)
+"""Agents that need a target (--target-params or --target-macs) and a frozen network."""
 PAPER_LR = 0.01
 """Adam learning rate of the agents (paper)."""
 PAPER_INIT_WEIGHT = 6.9
@@ -88,11 +93,11 @@ class CompressConfig(TaskSpec):
             raise ValueError(f"{', '.join(changed)} cannot be set for a compress run")
         if self.agent not in AGENTS:
             raise ValueError(f"unknown agent {self.agent!r}; choose one of {', '.join(AGENTS)}")
-        if self.agent in REFERENCES and self.budget is None:
+        if self.agent in BUDGETED and self.budget is None:
             raise ValueError(
-                f"agent {self.agent} keeps a fixed share: give --target-params or --target-macs"
+                f"agent {self.agent} prunes to a target: give --target-params or --target-macs"
             )
-        if self.agent in REFERENCES and self.train_network:
+        if self.agent in BUDGETED and self.train_network:
             raise ValueError(
                 f"agent {self.agent} does not train the network: add --no-train-network"
             )

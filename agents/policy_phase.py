@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 import decore_env  # noqa: F401  (registers the env ids)
 from agents.baselines import Reference
-from agents.config import REFERENCES, SB3_AGENTS, SEARCHING, CompressConfig
+from agents.config import LAYERWISE_AGENTS, REFERENCES, SB3_AGENTS, SEARCHING, CompressConfig
 from agents.curves import CurveRecorder
 from agents.reinforce import DecoreAgent, ReinforceConfig, StepStats
 from agents.tracking import Tracker
@@ -29,6 +29,7 @@ from decore_env.data import DataSplits
 from decore_env.spec import TaskSpec
 
 if TYPE_CHECKING:
+    from agents.layerwise import LayerwiseAgent
     from agents.sb3 import SB3Agent
 
 
@@ -38,11 +39,15 @@ def policy_env(
     """The run's task as the env its agent drives, in the budget wrapper when the run has a
     target: the native vector env (one mask per ``samples_per_mask`` images, tensors on the
     device, no observations) for the native agent and the references; the single env with
-    observations for an SB3 algorithm.
+    observations for an SB3 algorithm; the layer-wise env (its own bound holds the target,
+    no wrapper) for td3_layerwise.
 
     :param splits: the run's data when already loaded (it is the data ``config`` names).
     """
     data = {} if splits is None else {"dataset": splits}
+    if config.agent in LAYERWISE_AGENTS:  # one keep ratio per group, the env holds the target
+        spec = config.task_spec(checkpoint=str(checkpoint), **data)
+        return gym.make("DecoreCompressLayerwise-v0", spec=spec)
     if config.agent in SB3_AGENTS:  # SB3 agents read observations, one mask per step
         spec = config.task_spec(checkpoint=str(checkpoint), observe=True, **data)
         return gym.make("DecoreCompress-v0", spec=spec)
@@ -56,9 +61,15 @@ def policy_env(
     )
 
 
-def make_agent(config: CompressConfig, env: Any) -> DecoreAgent | Reference | SB3Agent:
-    """The agent ``config.agent`` names, on ``env``: the native agent, a reference or an
-    SB3 algorithm."""
+def make_agent(
+    config: CompressConfig, env: Any
+) -> DecoreAgent | Reference | SB3Agent | LayerwiseAgent:
+    """The agent ``config.agent`` names, on ``env``: the native agent, a reference, an
+    SB3 algorithm or TD3 on the layer-wise env."""
+    if config.agent in LAYERWISE_AGENTS:
+        from agents.layerwise import LayerwiseAgent  # stable-baselines3 loads only for its agents
+
+        return LayerwiseAgent(env, seed=config.seed)
     if config.agent in REFERENCES:
         resource, target = config.budget
         return Reference(config.agent, env, target, resource, seed=config.seed)

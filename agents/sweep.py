@@ -28,7 +28,14 @@ from typing import Any
 from filelock import FileLock
 from tqdm import tqdm
 
-from agents.config import AGENTS, PAPER_INIT_WEIGHT, PAPER_LR, REFERENCES, CompressConfig
+from agents.config import (
+    AGENTS,
+    BUDGETED,
+    PAPER_INIT_WEIGHT,
+    PAPER_LR,
+    REFERENCES,
+    CompressConfig,
+)
 from agents.curves import CURVE_COLUMNS
 from agents.results import ResultsCSV
 
@@ -99,6 +106,11 @@ class Cell:
 def trains_network(contestant: str) -> bool:
     """Whether the contestant trains the network jointly during its search (the RL agents on
     the main env); the others get the search's epochs as extra fine-tuning."""
+    return CONTESTANTS[contestant]["agent"] not in BUDGETED
+
+
+def is_rl(contestant: str) -> bool:
+    """Whether the contestant learns a policy (not a reference)."""
     return CONTESTANTS[contestant]["agent"] not in REFERENCES
 
 
@@ -149,7 +161,7 @@ def follower_cells(rows: Iterable[Mapping[str, str]], task: str, target: float) 
     resource, same seed), so each RL row has a reference at exactly its compression."""
     cells = []
     for row in rows:
-        if row["task"] == task and float(row["target"]) == target and trains_network(row["agent"]):
+        if row["task"] == task and float(row["target"]) == target and is_rl(row["agent"]):
             reached = follow_target(float(row[f"{row['resource']}_kept"]))
             cells.append(Cell(task, "l1_global", int(row["seed"]), reached, row["resource"]))
     return sorted(set(cells), key=lambda c: (c.seed, c.target))

@@ -34,7 +34,7 @@ from agents.sweep import (
     NATIVE,
     RESULT_COLUMNS,
     follow_target,
-    trains_network,
+    is_rl,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -133,7 +133,7 @@ def followers_table(rows: Rows, resource: str, target: str) -> list[str]:
     l1 = {(r["seed"], float(r["target"])): r for r in rows if r["agent"] == "l1_global"}
     pairs = []
     for row in rows:
-        if row["target"] != target or not trains_network(row["agent"]):
+        if row["target"] != target or not is_rl(row["agent"]):
             continue
         reached = follow_target(float(row[f"{resource}_kept"]))
         match = l1.get((row["seed"], reached))

@@ -106,7 +106,8 @@ class DecoreCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
     ``DecoreCompressLeNet-v0`` is an alias), and the paper's settings
     ``DecoreCompress-VGG16-CIFAR10-v0``, ``DecoreCompress-ResNet56-CIFAR10-v0`` (lambda 200) and
     ``DecoreCompress-ResNet50-ImageNet-v0`` (lambda 6, ``dataset=`` an ImageNet folder), which
-    need a checkpoint.
+    need a checkpoint. ``DecoreCompressLayerwise-v0`` poses the default task in AMC's framing,
+    one keep ratio per group (:class:`~decore_env.layerwise.LayerwiseCompressEnv`).
 
     ## Vectorized environment
 

@@ -37,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from decore_env.core import CompressionCore
+from decore_env.gates import ChannelGates
 from decore_env.metrics import eval_mode
 from decore_env.spec import KEEP_DECAY
 
@@ -90,6 +91,18 @@ class ObservationLayout:
         }
 
 
+def group_cost_shares(gates: ChannelGates, device: torch.device) -> Tensor:
+    """(G, 2) share of the network's params (column 0) and MACs (column 1) that touch each
+    group's channels: what the network loses when the group is dropped entirely (layers that
+    read the group count too, so the shares of coupled groups overlap)."""
+    n_groups = len(gates.groups)
+    group_of_agent = gates.group_of_agent.to(device)
+    member = group_of_agent.unsqueeze(0) == torch.arange(n_groups, device=device)[:, None]
+    full = torch.stack(gates.cost(torch.ones(1, gates.n_agents, device=device)), 1)
+    without = torch.stack(gates.cost((~member).float()), 1)  # row i drops group i
+    return (full - without) / full.clamp_min(1.0)
+
+
 def norms_after(model: nn.Module, example_input: Tensor) -> dict[str, nn.Module]:
     """The BatchNorm called right after each conv/linear layer, by the layer's name.
 
@@ -136,11 +149,9 @@ class ObservationBuilder:
         sizes = torch.tensor(gates.sizes, dtype=torch.float32, device=device)
         member = core.group_of_agent.unsqueeze(0) == torch.arange(n_groups, device=device)[:, None]
         self._group_mean = (member.float() / sizes[:, None]).T.contiguous()  # (A, G)
-        # Row i of `without` drops group i entirely: what the group's channels cost.
-        without = (~member).float()
         full = torch.stack(gates.cost(torch.ones(1, n_agents, device=device)), 1)
         self._full_cost = full.clamp_min(1.0)
-        share = (full - torch.stack(gates.cost(without), 1)) / self._full_cost
+        share = group_cost_shares(gates, device)
         position = torch.arange(n_groups, device=device) / max(n_groups - 1, 1)
         width = sizes / sizes.max()
         self._group_static = torch.cat([position, width, share.T.flatten().float()])  # (4 G,)

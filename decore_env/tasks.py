@@ -12,6 +12,8 @@ class TaskId:
 
     summary: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    entry_point: str = "decore_env.env:make_env"
+    vector_entry_point: str | None = "decore_env.vector:make_vector_env"
 
 
 TASKS: dict[str, TaskId] = {
@@ -20,6 +22,12 @@ TASKS: dict[str, TaskId] = {
         "first use and cached (offline, CPU seconds)"
     ),
     "DecoreCompressLeNet-v0": TaskId("alias of DecoreCompress-v0 (kept for earlier users)"),
+    "DecoreCompressLayerwise-v0": TaskId(
+        "the default task in AMC's framing: one keep ratio per channel group, reward the "
+        "accuracy at the end, a params target enforced (default 0.5)",
+        entry_point="decore_env.layerwise:LayerwiseCompressEnv",
+        vector_entry_point=None,
+    ),
     "DecoreCompress-VGG16-CIFAR10-v0": TaskId(
         "VGG16-BN on CIFAR-10, lambda 200 (the paper's DECORE-200); needs checkpoint=",
         {"model": "vgg16", "dataset": "cifar10", "lam": 200.0},
