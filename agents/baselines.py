@@ -41,64 +41,17 @@ from torch import Tensor
 from agents.config import REFERENCES, SEARCHING
 from agents.reinforce import native_vector_env
 from agents.surface import MaskAgent
+from agents.targets import check_met, drop_until, kept_fraction
 from decore_env.files import atomic_save
 from decore_env.gates import ChannelGates
 from decore_env.importance import channel_l1, rank_in_group
 from decore_env.spec import derive_seed
 
-TOLERANCE = 0.02
-"""A mask meets a target when |kept / target - 1| <= TOLERANCE (the benchmark's "matched")."""
 GREEDY_STEP = 0.05
 """Fraction of a group's channels (rounded up: at least one) greedy removes per round."""
 SEARCH_IMAGES = 256
 """Default images each candidate mask is scored on: one paper batch (PAPER_BATCH)."""
 RESOURCES = ("params", "macs")
-
-
-def kept_fraction(gates: ChannelGates, mask: Tensor, resource: str) -> float:
-    """Kept fraction of ``resource`` ("params" or "macs") of the network ``mask`` describes."""
-    params, macs = gates.cost(mask)
-    cost = params if resource == "params" else macs
-    return float(cost[0]) / gates.full_cost[resource]
-
-
-def drop_until(
-    gates: ChannelGates, order: Tensor, target: float, resource: str, mask: Tensor | None = None
-) -> Tensor:
-    """``mask`` (default: all kept) with agents of ``order`` dropped, first to last, until the
-    kept fraction is <= ``target``.
-
-    A drop that would empty a group or leave less than ``target * (1 - TOLERANCE)`` is skipped,
-    so the result lands in [target (1 - TOLERANCE), target] whenever some order of single drops
-    can; otherwise it keeps more (callers check with :func:`check_met`).
-    """
-    mask = torch.ones(gates.n_agents, dtype=torch.bool) if mask is None else mask.clone()
-    floor = target * (1 - TOLERANCE)
-    left = gates.kept_per_group(mask)[0].long()
-    kept = kept_fraction(gates, mask, resource)
-    for agent in order.tolist():
-        if kept <= target:
-            break
-        group = int(gates.group_of_agent[agent])
-        if not mask[agent] or left[group] <= 1:
-            continue
-        mask[agent] = False
-        after = kept_fraction(gates, mask, resource)
-        if after < floor:
-            mask[agent] = True
-            continue
-        kept, left[group] = after, left[group] - 1
-    return mask
-
-
-def check_met(gates: ChannelGates, mask: Tensor, target: float, resource: str) -> None:
-    """Refuse a mask outside the tolerance, naming the fraction it reached."""
-    kept = kept_fraction(gates, mask, resource)
-    if abs(kept / target - 1) > TOLERANCE:
-        raise ValueError(
-            f"cannot reach {resource} kept {target:g} within {TOLERANCE:.0%}: reached "
-            f"{kept:.4f}; no further single-channel drop lands within it"
-        )
 
 
 def balanced_order(gates: ChannelGates, rank: Tensor) -> Tensor:

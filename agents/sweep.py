@@ -38,6 +38,7 @@ from agents.config import (
 )
 from agents.curves import CURVE_COLUMNS
 from agents.results import ResultsCSV
+from agents.targets import TOLERANCE
 
 DEMO_AGENT = {"agent_lr": 0.1, "init_weight": 3.0}
 """The demo's agent settings (see :func:`agents.config.demo_config`)."""
@@ -49,8 +50,6 @@ CONTESTANTS: dict[str, dict[str, Any]] = {
 """Contestant name -> the run settings that make it (on top of the task's)."""
 NATIVE = "reinforce"
 """The contestant the others are compared with."""
-MATCH_TOLERANCE = 0.02
-"""A row is matched when |kept / target - 1| <= MATCH_TOLERANCE (2% relative)."""
 CELL_KEY = ("task", "agent", "seed", "target", "resource")
 RESULT_COLUMNS = (
     *CELL_KEY,
@@ -227,7 +226,7 @@ def result_row(cell: Cell, report: Mapping[str, Any], command: str) -> dict[str,
         "params_kept": params_kept,
         "macs": pruned["macs"],
         "macs_kept": pruned["macs"] / base["macs"],
-        "matched": abs(kept / cell.target - 1) <= MATCH_TOLERANCE,
+        "matched": abs(kept / cell.target - 1) <= TOLERANCE,
         "pairs": report["searched"]["pairs"],
         "network_epochs": joint + epochs["finetune"],
         "finetune_epochs": epochs["finetune"],

@@ -5,7 +5,8 @@ import pytest
 import torch
 from envs import PairCounter, agent_env
 
-from agents.baselines import REFERENCES, SEARCHING, TOLERANCE, Reference, kept_fraction
+from agents.baselines import REFERENCES, SEARCHING, Reference
+from agents.targets import TOLERANCE, kept_fraction
 
 N_ENVS, SAMPLES = 4, 16  # 64 images per step
 STEP_PAIRS = N_ENVS * SAMPLES

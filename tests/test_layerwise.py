@@ -10,9 +10,9 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 import decore_env  # noqa: F401  (registers the envs)
-from agents.baselines import kept_fraction
 from agents.config import CompressConfig
 from agents.layerwise import LayerwiseAgent
+from agents.targets import kept_fraction
 from decore_env.layerwise import DEFAULT_TARGET, FEATURES, LayerwiseCompressEnv
 
 SIZES = (6, 16, 120, 84)  # LeNet-5's groups
