@@ -25,11 +25,24 @@ import torch
 from torch import Tensor, nn
 
 from agents.config import PAPER_INIT_WEIGHT, PAPER_LR
+from agents.targets import drop_until
 from decore_env.files import atomic_save, read_tensors
+from decore_env.gates import ChannelGates
+from decore_env.importance import channel_l1, rank_in_group
 from decore_env.spec import derive_seed
 
 KEEP_THRESHOLD = 0.5
 """Channels whose final keep probability is at most this are removed (paper)."""
+FINAL_ARCHITECTURES = ("threshold", "budget")
+"""How the learnt keep probabilities become the final mask (:class:`ReinforceConfig`)."""
+
+
+def l1_rank_offsets(gates: ChannelGates) -> Tensor:
+    """(n_agents,) 1/2 - r_j, r_j in [0, 1] the L1-norm rank of agent j in its group (0 for
+    the largest norm, 1 for the smallest; 0 in a group of one)."""
+    rank = rank_in_group(gates, channel_l1(gates)).double()
+    sizes = torch.tensor(gates.sizes, dtype=torch.float64)[gates.group_of_agent.cpu()]
+    return (0.5 - rank / (sizes - 1).clamp(min=1)).float()
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,13 @@ class ReinforceConfig:
     """Divide rewards by their running standard deviation per group (not in the paper)."""
     entropy_coef: float = 0.0
     """Weight of an entropy bonus on the keep probabilities (not in the paper)."""
+    l1_prior: float = 0.0
+    """Spread of the initial weights by L1 weight-norm rank inside each group (not in the
+    paper): channel j starts at ``init_weight + l1_prior * (1/2 - r_j)``, r_j in [0, 1] its
+    rank (0 = largest norm), so weak channels start closer to being dropped."""
+    final_architecture: str = "threshold"
+    """"threshold": keep p > 0.5 (paper). "budget" (with a budget target on the env): keep the
+    channels of highest keep probability that meet the target within 2% from below."""
 
     def __post_init__(self) -> None:
         if not self.lr > 0:
@@ -56,6 +76,11 @@ class ReinforceConfig:
             raise ValueError(f"baseline_momentum must be in [0, 1), got {self.baseline_momentum}")
         if self.entropy_coef < 0:
             raise ValueError(f"entropy_coef must be >= 0, got {self.entropy_coef}")
+        if self.final_architecture not in FINAL_ARCHITECTURES:
+            raise ValueError(
+                f"final_architecture must be one of {', '.join(FINAL_ARCHITECTURES)}, "
+                f"got {self.final_architecture!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -122,9 +147,10 @@ class DecoreAgent:
         self.config = config or ReinforceConfig()
         core = self.base.core
         device = core.device
-        self.weights = torch.full(
-            (core.gates.n_agents,), self.config.init_weight, device=device, requires_grad=True
-        )
+        initial = torch.full((core.gates.n_agents,), self.config.init_weight)
+        if self.config.l1_prior:
+            initial += self.config.l1_prior * l1_rank_offsets(core.gates)
+        self.weights = initial.to(device).requires_grad_()
         self.optimizer = torch.optim.Adam([self.weights], lr=self.config.lr)
         self.generator = torch.Generator(device).manual_seed(derive_seed(seed, "actions"))
         self.group_of_agent = core.group_of_agent
@@ -140,8 +166,22 @@ class DecoreAgent:
         return torch.sigmoid(self.weights.detach())
 
     def final_mask(self) -> Tensor:
-        """The deterministic architecture: keep channels with p > 0.5 (paper)."""
+        """The deterministic architecture while learning: keep channels with p > 0.5 (paper);
+        what the agent reports to the env after every update."""
         return self.keep_probabilities() > KEEP_THRESHOLD
+
+    def architecture(self) -> Tensor:
+        """The final architecture, ``predict(deterministic=True)``: :meth:`final_mask`, or
+        with ``final_architecture="budget"`` the channels of highest keep probability that
+        meet the env's budget target (within 2% from below)."""
+        budget = self.base.task_spec.budget
+        if self.config.final_architecture == "threshold" or budget is None:
+            return self.final_mask()
+        resource, target = budget
+        p = self.keep_probabilities().cpu()
+        order = torch.argsort(p, stable=True)  # least likely kept dropped first
+        mask = drop_until(self.base.core.gates, order, target, resource)
+        return mask.to(self.weights.device)
 
     def predict(
         self,
@@ -153,11 +193,11 @@ class DecoreAgent:
         """(mask, None) like Stable-Baselines3: one mask for one observation, an (N, n_agents)
         batch for a batch of N observations (a vector env's). The policy is state-free (one
         number per channel), so the observation sets only the batch size. ``deterministic``
-        thresholds p > 0.5, otherwise masks are sampled."""
+        gives :meth:`architecture`, otherwise masks are sampled."""
         batch = np.shape(observation)[0] if np.ndim(observation) == 2 else None
         p = self.keep_probabilities().expand(batch or 1, -1)
         if deterministic:
-            masks = p > KEEP_THRESHOLD
+            masks = self.architecture().expand(batch or 1, -1)
         else:
             masks = torch.bernoulli(p, generator=self.generator).bool()
         masks = masks.cpu().numpy().astype(np.int8)

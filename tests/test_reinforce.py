@@ -162,3 +162,45 @@ def test_learn_scores_exactly_the_pairs_asked_for_across_episode_ends(samples_pe
     pairs = 10 * agent.pairs_per_step
     agent.learn(pairs)
     assert env.pairs == pairs == agent.num_timesteps
+
+
+def test_the_l1_prior_orders_initial_weights_by_weight_norm_inside_each_group():
+    from envs import agent_env
+
+    from decore_env.importance import channel_l1
+
+    env = agent_env(8)
+    paper = DecoreAgent(env, ReinforceConfig(init_weight=3.0))
+    assert torch.all(paper.weights == 3.0)
+    agent = DecoreAgent(env, ReinforceConfig(init_weight=3.0, l1_prior=4.0))
+    gates = env.unwrapped.core.gates
+    weights = torch.split(agent.weights.detach(), list(gates.sizes))
+    norms = torch.split(channel_l1(gates), list(gates.sizes))
+    for w, norm in zip(weights, norms, strict=True):
+        strongest, weakest = torch.argmax(norm), torch.argmin(norm)
+        assert w[strongest] == pytest.approx(5.0) and w[weakest] == pytest.approx(1.0)
+        assert torch.equal(torch.argsort(w, stable=True), torch.argsort(norm, stable=True))
+
+
+def test_the_budget_architecture_keeps_the_most_likely_channels_at_the_target():
+    from envs import agent_env
+
+    from agents.targets import kept_fraction
+
+    env = agent_env(8, target_params=0.5)
+    agent = DecoreAgent(env, ReinforceConfig(final_architecture="budget"), seed=0)
+    with torch.no_grad():
+        agent.weights.copy_(
+            torch.randn(agent.weights.shape, generator=torch.Generator().manual_seed(0))
+        )
+    mask, _ = agent.predict(None, deterministic=True)
+    gates = env.unwrapped.core.gates
+    kept = kept_fraction(gates, torch.as_tensor(mask).bool(), "params")
+    assert 0.5 * 0.98 <= kept <= 0.5
+    threshold = agent.final_mask()  # p > 0.5: half the channels, about 0.29 of params
+    assert kept_fraction(gates, threshold, "params") < 0.4
+    p = agent.keep_probabilities()
+    dropped, kept_p = p[torch.as_tensor(mask) == 0], p[torch.as_tensor(mask) == 1]
+    assert dropped.median() < kept_p.median()
+    with pytest.raises(ValueError, match="final_architecture"):
+        ReinforceConfig(final_architecture="top-k")
