@@ -19,8 +19,11 @@ REFERENCES = ("uniform", "l1_layer", "l1_global", "random", "random_search", "gr
 """Non-RL references (:mod:`agents.baselines`): keep masks at a budget target."""
 SEARCHING = ("random_search", "greedy")
 """References that score masks on the env (the others use no pairs)."""
-SB3_AGENTS = ("a2c", "ppo")
-"""Stable-Baselines3 algorithms (:class:`agents.sb3.SB3Agent`), on the single env."""
+SB3_AGENTS = ("a2c", "ppo", "sac", "td3")
+"""Stable-Baselines3 algorithms (:class:`agents.sb3.SB3Agent`), on the vector env."""
+RELAXED = ("sac", "td3")
+"""SB3 algorithms that act in ``Box(0, 1)``: keep probabilities, through
+:func:`decore_env.relaxation.relax`."""
 AGENTS = ("reinforce", *REFERENCES, *SB3_AGENTS)
 """Agents ``decore compress --agent`` knows."""
 PAPER_LR = 0.01
