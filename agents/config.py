@@ -19,8 +19,11 @@ REFERENCES = ("uniform", "l1_layer", "l1_global", "random", "random_search", "gr
 """Non-RL references (:mod:`agents.baselines`): keep masks at a budget target."""
 SEARCHING = ("random_search", "greedy")
 """References that score masks on the env (the others use no pairs)."""
-SB3_AGENTS = ("a2c", "ppo")
-"""Stable-Baselines3 algorithms (:class:`agents.sb3.SB3Agent`), on the single env."""
+SB3_AGENTS = ("a2c", "ppo", "sac", "td3")
+"""Stable-Baselines3 algorithms (:class:`agents.sb3.SB3Agent`), on the vector env."""
+RELAXED = ("sac", "td3")
+"""SB3 algorithms that act in ``Box(0, 1)``: keep probabilities, through
+:func:`decore_env.relaxation.relax`."""
 LAYERWISE_AGENTS = ("td3_layerwise",)
 """RL agents on the layer-wise env (:mod:`agents.layerwise`): one keep ratio per group, the
 target enforced by the env."""
@@ -32,6 +35,8 @@ PAPER_LR = 0.01
 """Adam learning rate of the agents (paper)."""
 PAPER_INIT_WEIGHT = 6.9
 """Initial policy weight: keep probability sigmoid(6.9) = 0.999 (both re-implementations)."""
+FINAL_ARCHITECTURES = ("threshold", "budget")
+"""How the native agent's keep probabilities become the final mask (ReinforceConfig)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,14 @@ class CompressConfig(TaskSpec):
     reward_baseline: bool = setting(False, "subtract a running mean reward per group (not paper)")
     normalize_rewards: bool = setting(False, "scale rewards by their running std (not in paper)")
     entropy_coef: float = setting(0.0, "entropy bonus on keep probabilities (not in paper)")
+    l1_prior: float = setting(
+        0.0, "spread of initial agent weights by L1 rank in each group (not in paper)"
+    )
+    final_architecture: str = setting(
+        "threshold",
+        "final mask: p > 0.5 (paper) or 'budget': top keep probabilities at the target",
+        choices=FINAL_ARCHITECTURES,
+    )
     policy_epochs: int = setting(260, "epochs of policy learning over the training split")
     finetune_epochs: int = setting(40, "epochs of fine-tuning the pruned network")
     finetune_lr: float = setting(0.01, "peak SGD learning rate of fine-tuning (one-cycle)")

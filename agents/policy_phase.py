@@ -18,14 +18,23 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+import agents.make
 import decore_env  # noqa: F401  (registers the env ids)
 from agents.baselines import Reference
-from agents.config import LAYERWISE_AGENTS, REFERENCES, SB3_AGENTS, SEARCHING, CompressConfig
+from agents.config import (
+    LAYERWISE_AGENTS,
+    REFERENCES,
+    RELAXED,
+    SB3_AGENTS,
+    SEARCHING,
+    CompressConfig,
+)
 from agents.curves import CurveRecorder
-from agents.reinforce import DecoreAgent, ReinforceConfig, StepStats
+from agents.reinforce import DecoreAgent, StepStats
 from agents.tracking import Tracker
 from decore_env.budget import LambdaController
 from decore_env.data import DataSplits
+from decore_env.relaxation import relax
 from decore_env.spec import TaskSpec
 
 if TYPE_CHECKING:
@@ -36,11 +45,12 @@ if TYPE_CHECKING:
 def policy_env(
     config: CompressConfig, checkpoint: str | Path, splits: DataSplits | None = None
 ) -> Any:
-    """The run's task as the env its agent drives, in the budget wrapper when the run has a
-    target: the native vector env (one mask per ``samples_per_mask`` images, tensors on the
-    device, no observations) for the native agent and the references; the single env with
-    observations for an SB3 algorithm; the layer-wise env (its own bound holds the target,
-    no wrapper) for td3_layerwise.
+    """The run's task as the env its agent drives: the native vector env (one mask per
+    ``samples_per_mask`` images, ``masks_per_step`` masks per step), in the budget wrapper when
+    the run has a target: tensors on the device and no observations for the native agent and
+    the references; numpy observations for an SB3 algorithm, SAC and TD3 in the
+    keep-probability wrapper (:mod:`decore_env.relaxation`). td3_layerwise gets the layer-wise
+    env (its own bound holds the target, no wrapper).
 
     :param splits: the run's data when already loaded (it is the data ``config`` names).
     """
@@ -48,43 +58,37 @@ def policy_env(
     if config.agent in LAYERWISE_AGENTS:  # one keep ratio per group, the env holds the target
         spec = config.task_spec(checkpoint=str(checkpoint), **data)
         return gym.make("DecoreCompressLayerwise-v0", spec=spec)
-    if config.agent in SB3_AGENTS:  # SB3 agents read observations, one mask per step
-        spec = config.task_spec(checkpoint=str(checkpoint), observe=True, **data)
-        return gym.make("DecoreCompress-v0", spec=spec)
-    spec: TaskSpec = config.task_spec(checkpoint=str(checkpoint), observe=False, **data)
-    return gym.make_vec(
+    sb3 = config.agent in SB3_AGENTS
+    spec: TaskSpec = config.task_spec(checkpoint=str(checkpoint), observe=sb3, **data)
+    env = gym.make_vec(
         "DecoreCompress-v0",
         num_envs=spec.masks_per_step,
         vectorization_mode="vector_entry_point",
         spec=spec,
-        tensors=True,
+        tensors=not sb3,
     )
+    return relax(env, config.seed) if config.agent in RELAXED else env
 
 
 def make_agent(
     config: CompressConfig, env: Any
 ) -> DecoreAgent | Reference | SB3Agent | LayerwiseAgent:
-    """The agent ``config.agent`` names, on ``env``: the native agent, a reference, an
-    SB3 algorithm or TD3 on the layer-wise env."""
-    if config.agent in LAYERWISE_AGENTS:
-        from agents.layerwise import LayerwiseAgent  # stable-baselines3 loads only for its agents
-
-        return LayerwiseAgent(env, seed=config.seed)
+    """The agent ``config.agent`` names, on ``env``, with the run's settings."""
+    settings: dict[str, Any] = {}
     if config.agent in REFERENCES:
         resource, target = config.budget
-        return Reference(config.agent, env, target, resource, seed=config.seed)
-    if config.agent in SB3_AGENTS:
-        from agents.sb3 import SB3Agent  # stable-baselines3 loads only for its agents
-
-        return SB3Agent(config.agent, env, seed=config.seed)
-    settings = ReinforceConfig(
-        lr=config.agent_lr,
-        init_weight=config.init_weight,
-        baseline=config.reward_baseline,
-        normalize_rewards=config.normalize_rewards,
-        entropy_coef=config.entropy_coef,
-    )
-    return DecoreAgent(env, settings, seed=config.seed)
+        settings = {"target": target, "resource": resource}
+    elif config.agent == "reinforce":
+        settings = {
+            "lr": config.agent_lr,
+            "init_weight": config.init_weight,
+            "baseline": config.reward_baseline,
+            "normalize_rewards": config.normalize_rewards,
+            "entropy_coef": config.entropy_coef,
+            "l1_prior": config.l1_prior,
+            "final_architecture": config.final_architecture,
+        }
+    return agents.make.make_agent(config.agent, env, config.seed, **settings)
 
 
 class PolicyPhase:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from agents.config import PAPER_INIT_WEIGHT, PAPER_LR
+from agents.config import FINAL_ARCHITECTURES, PAPER_INIT_WEIGHT, PAPER_LR
 from agents.targets import drop_until
 from decore_env.files import atomic_save, read_tensors
 from decore_env.gates import ChannelGates
@@ -33,8 +33,6 @@ from decore_env.spec import derive_seed
 
 KEEP_THRESHOLD = 0.5
 """Channels whose final keep probability is at most this are removed (paper)."""
-FINAL_ARCHITECTURES = ("threshold", "budget")
-"""How the learnt keep probabilities become the final mask (:class:`ReinforceConfig`)."""
 
 
 def l1_rank_offsets(gates: ChannelGates) -> Tensor:

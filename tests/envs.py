@@ -1,6 +1,12 @@
-"""Env pieces shared by the agent tests."""
+"""Pieces shared by the agent tests: the envs they drive, a pair counter, benchmark scripts."""
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
 
 import gymnasium as gym
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def agent_env(num_envs: int, seed: int = 0, **fields) -> gym.vector.VectorEnv:
@@ -28,3 +34,11 @@ class PairCounter(gym.vector.VectorWrapper):
         if "accuracy" in out[-1]:  # an autoreset step scores nothing
             self.pairs += len(out[-1]["accuracy"]) * self.env.unwrapped.task.samples_per_mask
         return out
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """The script ``benchmarks/<name>.py`` as a module (its ``main`` not run)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,21 +1,9 @@
 """The benchmark scripts measure what they say: tiny runs on the CPU."""
 
-import importlib.util
-from pathlib import Path
-
 import torch
-from envs import agent_env
+from envs import agent_env, load_benchmark
 
 from agents.reinforce import DecoreAgent, ReinforceConfig
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _agent() -> DecoreAgent:
@@ -24,7 +12,7 @@ def _agent() -> DecoreAgent:
 
 def test_the_bare_core_update_is_the_agents_update_without_the_env():
     """So that the env-vs-core row compares the same work."""
-    bench = _load("env_throughput")
+    bench = load_benchmark("env_throughput")
     through_env, on_core = _agent(), _agent()
     for _ in range(3):
         through_env.train_step()
@@ -33,6 +21,6 @@ def test_the_bare_core_update_is_the_agents_update_without_the_env():
 
 
 def test_agent_rows_measure_both_paths():
-    bench = _load("env_throughput")
+    bench = load_benchmark("env_throughput")
     times = bench.measure_agent("lenet5", steps=1, rounds=1)
     assert set(times) == {"env", "core"} and all(t > 0 for t in times.values())
