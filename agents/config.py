@@ -110,6 +110,10 @@ class CompressConfig(TaskSpec):
             raise ValueError(
                 f"agent {self.agent} prunes to a target: give --target-params or --target-macs"
             )
+        if self.final_architecture == "budget" and self.budget is None:
+            raise ValueError(
+                "final_architecture 'budget' meets a target: give --target-params or --target-macs"
+            )
         if self.agent in BUDGETED and self.train_network:
             raise ValueError(
                 f"agent {self.agent} does not train the network: add --no-train-network"
