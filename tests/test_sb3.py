@@ -104,7 +104,7 @@ def test_the_pipeline_gives_sac_and_td3_keep_probabilities_and_n_masks_per_step(
     checkpoint = cached_baseline("lenet5", splits, 0, "cpu")
     config = demo_config(agent="td3", batch_size=N, train_network=False)
     phase = PolicyPhase(config, checkpoint, splits)
-    assert isinstance(phase.env, VectorKeepProbabilityWrapper)
+    assert isinstance(phase.task_env, VectorKeepProbabilityWrapper)
     assert phase.env.num_envs == N and phase.agent.pairs_per_step == N
     phase.agent.learn(4 * N)
     assert phase.agent.num_timesteps == 4 * N
