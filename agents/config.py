@@ -35,6 +35,9 @@ PAPER_LR = 0.01
 """Adam learning rate of the agents (paper)."""
 PAPER_INIT_WEIGHT = 6.9
 """Initial policy weight: keep probability sigmoid(6.9) = 0.999 (both re-implementations)."""
+DISTILL_TEMPERATURE = 4.0
+"""Softmax temperature of distillation in fine-tuning (Hinton et al., 2015, use 1-20; 4 is a
+common choice for 10-class image tasks)."""
 FINAL_ARCHITECTURES = ("threshold", "budget")
 """How the native agent's keep probabilities become the final mask (ReinforceConfig)."""
 
@@ -76,6 +79,12 @@ class CompressConfig(TaskSpec):
     policy_epochs: int = setting(260, "epochs of policy learning over the training split")
     finetune_epochs: int = setting(40, "epochs of fine-tuning the pruned network")
     finetune_lr: float = setting(0.01, "peak SGD learning rate of fine-tuning (one-cycle)")
+    distill_weight: float = setting(
+        0.0, "weight of distillation from the baseline in fine-tuning, in [0, 1] (not in paper)"
+    )
+    distill_temperature: float = setting(
+        DISTILL_TEMPERATURE, "softmax temperature of that distillation"
+    )
     weight_decay: float = setting(5e-4, "weight decay of baseline training and fine-tuning")
     log_every: int = setting(
         10, "policy steps between logged points (1 = every step; each read syncs a GPU)"
@@ -95,6 +104,10 @@ class CompressConfig(TaskSpec):
         for name in ("baseline_lr", "agent_lr", "finetune_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.distill_weight <= 1:
+            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
+        if not self.distill_temperature > 0:
+            raise ValueError(f"distill_temperature must be > 0, got {self.distill_temperature}")
         for name in ("weight_decay", "entropy_coef"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -31,7 +31,7 @@ from decore_env.metrics import accuracy, count, latency_ms
 from decore_env.rewards import break_even_accuracy
 from decore_env.spec import derive_seed
 from decore_env.surgery import connected_keep, prune, save_pruned
-from decore_env.training import fit
+from decore_env.training import Distillation, fit
 
 TRAIN_BATCH_SIZE = 128
 """Batch size of baseline training and fine-tuning (our choice)."""
@@ -103,10 +103,11 @@ def train_network(
     lr: float,
     device: torch.device,
     progress: bool,
-    **resumable: Any,
+    **options: Any,
 ) -> float:
-    """Baseline training or fine-tuning with the run's schedule (``resumable``: ``resume``
-    and ``on_epoch`` of :func:`decore_env.training.fit`); returns the test accuracy."""
+    """Baseline training or fine-tuning with the run's schedule (``options``: ``resume``,
+    ``on_epoch`` and ``distill`` of :func:`decore_env.training.fit`); returns the test
+    accuracy."""
     return fit(
         net,
         splits,
@@ -117,7 +118,7 @@ def train_network(
         device,
         config.seed,
         progress=progress,
-        **resumable,
+        **options,
     )
 
 
@@ -186,7 +187,9 @@ class _Run:
         self.splits, self.device, self.progress = splits, device, progress
         self.example = torch.zeros(1, *splits.input_shape, device=device)
 
-    def train(self, net: nn.Module, epochs: int, lr: float, key: str) -> None:
+    def train(
+        self, net: nn.Module, epochs: int, lr: float, key: str, distill: Distillation | None = None
+    ) -> None:
         """Baseline training or fine-tuning, resumable from the state's ``key`` per epoch."""
         train_network(
             net,
@@ -198,6 +201,7 @@ class _Run:
             self.progress,
             resume=self.state.get(key),
             on_epoch=lambda fit_state: self.state.save(**{key: fit_state}),
+            distill=distill,
         )
 
     def split_accuracy(self, model: nn.Module) -> float:
@@ -254,7 +258,12 @@ class _Run:
         searched = self.split_accuracy(pruned.eval())
         start = time.perf_counter()
         if config.finetune_epochs:
-            self.train(pruned, config.finetune_epochs, config.finetune_lr, "finetune_fit")
+            distill = None
+            if config.distill_weight:  # the baseline (model) teaches its pruned copy
+                distill = Distillation(
+                    model.eval(), config.distill_weight, config.distill_temperature
+                )
+            self.train(pruned, config.finetune_epochs, config.finetune_lr, "finetune_fit", distill)
         phases["finetune"] = time.perf_counter() - start
         pruned.eval()
         report = _report(

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from torch import nn
 
 from agents.cli import main
 from decore_env import models
@@ -96,3 +97,27 @@ def test_train_writes_a_loadable_baseline(tmp_path, capsys):
     assert 0.8 < ckpt["accuracy"] <= 1 and f"{ckpt['accuracy']:.4f}" in line
     model = models.create("lenet300", ckpt["num_classes"])
     model.load_state_dict(ckpt["state_dict"])
+
+
+def test_distillation_mixes_labels_and_the_teachers_softened_outputs():
+    from decore_env.training import Distillation
+
+    torch.manual_seed(0)
+    teacher, student = nn.Linear(4, 3), nn.Linear(4, 3)
+    x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+    logits = student(x)
+    ce = nn.functional.cross_entropy(logits, y)
+    assert torch.allclose(Distillation(teacher, 0.0, 4.0).loss(logits, x, y, 0.0), ce)
+    # towards itself: the soft term is 0 and has no gradient
+    itself = Distillation(student, 1.0, 4.0).loss(logits, x, y, 0.0)
+    assert abs(itself.item()) < 1e-6
+    # the soft term by hand: T^2 * sum p_t (log p_t - log p_s) / batch
+    t = 4.0
+    p_t = torch.softmax(teacher(x) / t, 1)
+    by_hand = t * t * (p_t * (p_t.log() - torch.log_softmax(logits / t, 1))).sum(1).mean()
+    mixed = Distillation(teacher, 0.3, t).loss(logits, x, y, 0.0)
+    assert torch.allclose(mixed, 0.7 * ce + 0.3 * by_hand, atol=1e-6)
+    mixed.backward()
+    assert student.weight.grad is not None and teacher.weight.grad is None
+    with pytest.raises(ValueError, match="weight"):
+        Distillation(teacher, 1.5, 4.0)
