@@ -266,7 +266,7 @@ def compress_command(
     demo: bool, out: str | None, resume: str | None, wandb: bool, progress: bool, **given: Any
 ) -> int:
     """`decore compress` / `decore demo`: run or resume the pipeline, print the summary."""
-    from agents.config import CompressConfig, demo_config
+    from agents.config import CompressConfig, demo_config, preset
     from agents.pipeline import compress
     from agents.runs import default_run_dir, saved_config
 
@@ -276,6 +276,7 @@ def compress_command(
             base = saved_config(Path(resume))
         else:
             base = demo_config() if demo else CompressConfig()
+            base = dataclasses.replace(base, **preset(given.get("agent", base.agent)))
         config = dataclasses.replace(base, **given)
         if resume is None:
             out = out or str(default_run_dir(config.model, config.dataset))

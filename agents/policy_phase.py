@@ -23,6 +23,7 @@ import decore_env  # noqa: F401  (registers the env ids)
 from agents.baselines import Reference
 from agents.config import (
     LAYERWISE_AGENTS,
+    NATIVE_AGENTS,
     REFERENCES,
     RELAXED,
     SB3_AGENTS,
@@ -78,7 +79,7 @@ def make_agent(
     if config.agent in REFERENCES:
         resource, target = config.budget
         settings = {"target": target, "resource": resource}
-    elif config.agent == "reinforce":
+    elif config.agent in NATIVE_AGENTS:
         settings = {
             "lr": config.agent_lr,
             "init_weight": config.init_weight,

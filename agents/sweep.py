@@ -33,21 +33,30 @@ from agents.config import (
     BUDGETED,
     PAPER_INIT_WEIGHT,
     PAPER_LR,
+    PLUS_LEVERS,
     REFERENCES,
     CompressConfig,
+    preset,
 )
 from agents.curves import CURVE_COLUMNS
 from agents.results import ResultsCSV
 from agents.targets import TOLERANCE
 
-DEMO_AGENT = {"agent_lr": 0.1, "init_weight": 3.0}
-"""The demo's agent settings (see :func:`agents.config.demo_config`)."""
+PAPER_AGENT = {"agent": "reinforce", "agent_lr": PAPER_LR, "init_weight": PAPER_INIT_WEIGHT}
+"""The paper's agent settings (tasks may set others as their defaults)."""
 CONTESTANTS: dict[str, dict[str, Any]] = {
-    "reinforce": {"agent": "reinforce", "agent_lr": PAPER_LR, "init_weight": PAPER_INIT_WEIGHT},
-    "reinforce-demo": {"agent": "reinforce", **DEMO_AGENT},
-    **{name: {"agent": name} for name in AGENTS if name != "reinforce"},
+    "reinforce": PAPER_AGENT,
+    "reinforce-demo": PAPER_AGENT | PLUS_LEVERS["fast-start"],  # the demo's agent settings
+    **{name: {"agent": name, **preset(name)} for name in AGENTS if name != "reinforce"},
+    **{
+        f"reinforce+{lever}": PAPER_AGENT | settings
+        for lever, settings in PLUS_LEVERS.items()
+        if lever != "fast-start"  # that one alone is reinforce-demo
+    },
 }
-"""Contestant name -> the run settings that make it (on top of the task's)."""
+"""Contestant name -> the run settings that make it (on top of the task's): every agent, the
+native agent with the demo's settings, and paper mode with each improvement alone (the
+ablation)."""
 NATIVE = "reinforce"
 """The contestant the others are compared with."""
 CELL_KEY = ("task", "agent", "seed", "target", "resource")

@@ -201,3 +201,23 @@ def test_an_sb3_agent_goes_through_the_same_pipeline(tmp_path):
     assert saved["pairs"] == 50 * 256 and steps <= saved["pairs"] // 256 < steps + 5
     kept = sum(k for k, _ in report["kept"].values())
     assert kept == int(saved["mask"].sum())  # the pruned network is the policy's mode
+
+
+def test_reinforce_plus_starts_from_its_preset_and_lands_on_the_target(tmp_path):
+    from agents.cli import main
+    from agents.config import PLUS_PRESET
+
+    out = tmp_path / "run"
+    argv = [
+        "demo", "--agent", "reinforce-plus", "--target-params", "0.3", "--baseline-epochs", "1",
+        "--policy-epochs", "1", "--finetune-epochs", "1", "--l1-prior", "2", "--no-progress",
+        "--out", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    settings = report["settings"]
+    assert settings["agent"] == "reinforce-plus" and settings["l1_prior"] == 2.0  # given wins
+    for name in ("reward_baseline", "distill_weight", "final_architecture", "agent_lr"):
+        assert settings[name] == PLUS_PRESET[name]
+    kept = report["pruned"]["params"] / report["baseline"]["params"]
+    assert 0.3 * 0.98 <= kept <= 0.3  # the budget architecture, after one epoch
