@@ -165,11 +165,13 @@ def main_targets(rows: Rows) -> list[tuple[str, str, str]]:
     return sorted(k for k, a in agents.items() if len(a) > 1 or "l1_global" not in a)
 
 
-def render_markdown(rows: Rows, commit: str, png_names: Sequence[str]) -> str:
+def render_markdown(
+    rows: Rows, commit: str, png_names: Sequence[str], title: str, csv_name: str
+) -> str:
     lines = [
-        "# Leaderboard",
+        f"# {title}",
         "",
-        "Rendered by `python benchmarks/report.py` from leaderboard.csv "
+        f"Rendered by `python benchmarks/report.py` from {csv_name} "
         f"(commit {commit[:10] or 'unknown'}). IQM = interquartile mean over seeds; intervals "
         "are 95% percentile bootstrap intervals (2,000 resamples, seeded); P(beats "
         f"{NATIVE}) = probability that a seed of the agent ends more accurate than a seed of "
@@ -235,7 +237,9 @@ def plot_curves(points: Rows, task: str, target: str, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def render(csv_path: Path, out_dir: Path, allow_mixed_commits: bool = False) -> Path:
+def render(
+    csv_path: Path, out_dir: Path, allow_mixed_commits: bool = False, title: str = "Leaderboard"
+) -> Path:
     """Write leaderboard.md and its PNGs into ``out_dir``; returns the markdown's path."""
     rows, points = read_rows(csv_path)
     if not rows:
@@ -252,7 +256,7 @@ def render(csv_path: Path, out_dir: Path, allow_mixed_commits: bool = False) -> 
             plot_curves(points, task, target, out_dir / f"{name}-curves.png")
             pngs.append(f"{name}-curves.png")
     path = out_dir / f"{csv_path.stem}.md"
-    path.write_text(render_markdown(rows, commit, pngs))
+    path.write_text(render_markdown(rows, commit, pngs, title, csv_path.name))
     return path
 
 
@@ -261,9 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", type=Path, default=HERE / "results" / "leaderboard.csv")
     parser.add_argument("--out-dir", type=Path, default=None, help="default: beside the CSV")
     parser.add_argument("--allow-mixed-commits", action="store_true")
+    parser.add_argument("--title", default="Leaderboard", help="the markdown's heading")
     args = parser.parse_args(argv)
     try:
-        path = render(args.csv, args.out_dir or args.csv.parent, args.allow_mixed_commits)
+        out_dir = args.out_dir or args.csv.parent
+        path = render(args.csv, out_dir, args.allow_mixed_commits, args.title)
     except (MixedCommits, SchemaError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
