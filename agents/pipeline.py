@@ -257,13 +257,13 @@ class _Run:
         phases["prune"] = time.perf_counter() - start
         searched = self.split_accuracy(pruned.eval())
         start = time.perf_counter()
-        if config.finetune_epochs:
+        if config.tuning_epochs:
             distill = None
             if config.distill_weight:  # the baseline (model) teaches its pruned copy
                 distill = Distillation(
                     model.eval(), config.distill_weight, config.distill_temperature
                 )
-            self.train(pruned, config.finetune_epochs, config.finetune_lr, "finetune_fit", distill)
+            self.train(pruned, config.tuning_epochs, config.finetune_lr, "finetune_fit", distill)
         phases["finetune"] = time.perf_counter() - start
         pruned.eval()
         report = _report(
@@ -324,8 +324,8 @@ def _report(config, command, baseline, pruned, kept, lam, phases, splits) -> dic
         "kept": kept,
         "epochs": {
             "baseline": None if config.checkpoint else config.baseline_epochs,
-            "policy": config.policy_epochs,
-            "finetune": config.finetune_epochs,
+            "policy": config.search_epochs,
+            "finetune": config.tuning_epochs,
         },
         "batch_size": config.batch_size,
         "test_images": len(splits.test_y),

@@ -203,21 +203,21 @@ class PolicyPhase:
     def run(self, save: Callable[[], None], tracker: Tracker, progress: bool) -> None:
         """Learn the remaining epochs, calling ``save`` after each (a reference: one search
         with the whole phase's pair budget, then ``save``)."""
-        total = self.config.policy_epochs * self.steps_per_epoch
+        total = self.config.search_epochs * self.steps_per_epoch
         pairs = self.steps_per_epoch * self.agent.pairs_per_step
         if not self.native:
-            if self.epoch < self.config.policy_epochs:
+            if self.epoch < self.config.search_epochs:
                 spends = self.config.agent not in REFERENCES or self.config.agent in SEARCHING
                 budget = total * self.agent.pairs_per_step if spends else 0
                 self.agent.learn(budget)
-                self.epoch = self.config.policy_epochs
+                self.epoch = self.config.search_epochs
                 tracker.log({"global_step": self.agent.num_timesteps}, self.agent.num_timesteps)
                 save()
             return
         with tqdm(
             total=total, initial=self.updates, desc="policy", unit="step", disable=not progress
         ) as bar:
-            while self.epoch < self.config.policy_epochs:
+            while self.epoch < self.config.search_epochs:
                 self.agent.learn(pairs, lambda s: self.on_step(s, tracker, bar))
                 self.epoch += 1
                 save()

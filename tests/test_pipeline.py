@@ -210,7 +210,7 @@ def test_reinforce_plus_starts_from_its_preset_and_lands_on_the_target(tmp_path)
     out = tmp_path / "run"
     argv = [
         "demo", "--agent", "reinforce-plus", "--target-params", "0.3", "--baseline-epochs", "1",
-        "--policy-epochs", "1", "--finetune-epochs", "1", "--l1-prior", "2", "--no-progress",
+        "--policy-epochs", "3", "--finetune-epochs", "1", "--l1-prior", "2", "--no-progress",
         "--out", str(out),
     ]  # fmt: skip
     assert main(argv) == 0
@@ -221,3 +221,6 @@ def test_reinforce_plus_starts_from_its_preset_and_lands_on_the_target(tmp_path)
         assert settings[name] == PLUS_PRESET[name]
     kept = report["pruned"]["params"] / report["baseline"]["params"]
     assert 0.3 * 0.98 <= kept <= 0.3  # the budget architecture, after one epoch
+    # early settle: a third of the 3 policy epochs searched, the other two fine-tune
+    assert report["epochs"]["policy"] == 1 and report["epochs"]["finetune"] == 1 + 2
+    assert torch.load(out / "policy.pt", weights_only=True)["num_timesteps"] == 46 * 256
