@@ -26,7 +26,8 @@ and each figure is the median round. Networks have random weights and the images
 of the network's input shape, already on the device: throughput depends on neither. On CUDA
 everything runs channels_last under bf16 autocast, as training and the env do; ``--compile``
 compiles the plain network and the masked forward with ``torch.compile``. Every row goes to
-``--out`` with the hardware, versions, commit, command and the machine's load.
+``--out`` with the hardware, versions, commit, command and the machine's 1-minute load
+average when its model and batch started.
 
     python benchmarks/throughput.py                    # lenet5 vgg16 resnet56, batches 256 1024
     python benchmarks/throughput.py --models lenet5 --batches 256 --threads 1 --device cpu
@@ -327,18 +328,18 @@ def main(argv: list[str] | None = None) -> None:
         "precision": "bf16 autocast" if device.type == "cuda" else "fp32",
         "threads": args.threads,
         "repeats": args.repeats,
-        "load_avg": round(os.getloadavg()[0], 2),
         **{k: v for k, v in hardware_info().items() if k in HARDWARE},
         **versions(),
         "command": command_line([__file__, *(sys.argv[1:] if argv is None else argv)]),
     }
-    print(f"{device}, {args.threads} threads, load {stamp['load_avg']}: {stamp['command']}")
+    print(f"{device}, {args.threads} threads: {stamp['command']}")
     cells = [(m, b) for m in args.models for b in args.batches]
     with tqdm(
         total=len(cells) * args.repeats * len(MEASUREMENTS), unit="block", desc="throughput"
     ) as bar:
         for name, batch in cells:
             bar.set_postfix(model=name, batch=batch)
+            load = round(os.getloadavg()[0], 2)  # other processes' share of the machine
             found = build(name, batch, device, args.compile)
             rates = measure(found, args.repeats, device, bar)
             for key, (rate, calls) in rates.items():
@@ -354,6 +355,7 @@ def main(argv: list[str] | None = None) -> None:
                     "ratio": ratio,
                     "compiled": found[key].compiled(),
                     "calls": calls,
+                    "load_avg": load,
                 }
                 table.append(row)
                 versus = "" if base is None else f"  {ratio:.3f} x {base}"

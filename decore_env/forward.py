@@ -54,12 +54,12 @@ class MaskedForward:
         self.model, self.gates, self.device = model, gates, torch.device(device)
         self._compiled: Callable[[Tensor], Tensor] | None = None
         if compile:
+            gates.attach(self.device)  # hooks before compiling: dynamo traces them
             try:
                 self._compiled = torch.compile(model)
             except Exception as error:  # e.g. a Python version dynamo does not support
+                self.close()
                 _warn_fallback(error)
-            else:
-                gates.attach(self.device)
 
     @property
     def compiled(self) -> bool:
@@ -76,7 +76,9 @@ class MaskedForward:
         pass fails (compiling happens on first use, the backward's at the first backward),
         warn once, fall back to eager for good and run ``step()`` again.
 
-        Running out of memory is not a compile failure: it is raised as it is.
+        Running out of memory is not a compile failure: it is raised as it is. A failure in
+        the backward's compile comes after the forward ran: in train mode that batch then
+        updates the BatchNorm running statistics twice.
         """
         if self._compiled is None:
             return step()

@@ -107,8 +107,8 @@ class TaskSpec:
     device: str = setting("auto", "cuda, cpu, or auto (CUDA when available)")
     compile: bool = setting(
         False,
-        "torch.compile the masked forward (faster steps on CUDA after a compile of about a "
-        "minute; falls back to eager with one warning where compiling fails)",
+        "torch.compile the masked forward (faster steps on CUDA after a one-off compile; "
+        "falls back to eager with one warning where compiling fails)",
     )
     train_baseline: bool = setting(
         False, "without a checkpoint, train the network first (cached by settings)"
