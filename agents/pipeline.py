@@ -238,6 +238,7 @@ class _Run:
 
         phase.run(save, tracker, self.progress)
         phase.agent.save(self.files.root / "policy.pt")
+        phase.env.close()  # the trained network is pruned next: no hooks of a compiled forward
         return phase
 
     def run(self, model: nn.Module, tracker: Tracker, command: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from decore_env.checks import check_lam
 from decore_env.data import TensorLoader
+from decore_env.forward import MaskedForward
 from decore_env.gates import ChannelGates
 from decore_env.rewards import group_rewards
 from decore_env.spec import JOINT_LR, JOINT_MOMENTUM, JOINT_WEIGHT_DECAY
@@ -46,6 +47,7 @@ class CompressionCore:
     :param train_network: also take one SGD step on the network weights per scored batch,
         on the same masked forward pass (the paper's joint training). Otherwise the network
         is frozen in eval mode.
+    :param compile: ``torch.compile`` the masked forward (see :mod:`decore_env.forward`).
     """
 
     def __init__(
@@ -58,10 +60,12 @@ class CompressionCore:
         lr: float = JOINT_LR,
         momentum: float = JOINT_MOMENTUM,
         weight_decay: float = JOINT_WEIGHT_DECAY,
+        compile: bool = False,
     ) -> None:
         self.device = loader.device
         self.model = model.to(self.device)
         self.gates = gates
+        self.forward = MaskedForward(self.model, gates, self.device, compile)
         self.loader = loader
         self.lam_tensor = torch.tensor(check_lam(lam), device=self.device)
         """lambda as a 0-d tensor on the device: budget control changes it without a sync."""
@@ -103,25 +107,34 @@ class CompressionCore:
                 "use a batch size that is a multiple of the number of masks"
             )
         per_sample = masks.repeat_interleave(batch // masks.shape[0], dim=0)
+        logits, loss = self.forward.run(lambda: self._pass(images, labels, per_sample))
         if self.train_network:
-            self.model.train()
-            with self.gates.masked(per_sample):
-                logits = self.model(images)
-            loss = nn.functional.cross_entropy(logits, labels)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
             self.optimizer.step()
-        else:
-            self.model.eval()
-            with torch.no_grad(), self.gates.masked(per_sample):
-                logits = self.model(images)
-            loss = nn.functional.cross_entropy(logits, labels)
         correct = logits.detach().argmax(1) == labels
         rewards = group_rewards(
             per_sample, correct, self.group_of_agent, self.n_groups, self.lam_tensor
         )
         kept = self.gates.kept_per_group(per_sample)
         return Scored(correct, rewards, kept, loss.detach())
+
+    def _pass(self, images: Tensor, labels: Tensor, per_sample: Tensor) -> tuple[Tensor, Tensor]:
+        """Logits and loss of the masked forward; with joint training, the loss's gradients
+        too (the optimiser steps after, so a compile fallback can repeat this whole)."""
+        if self.train_network:
+            self.model.train()
+            logits = self.forward(images, per_sample)
+            loss = nn.functional.cross_entropy(logits, labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            return logits, loss
+        self.model.eval()
+        with torch.no_grad():
+            logits = self.forward(images, per_sample)
+        return logits, nn.functional.cross_entropy(logits, labels)
+
+    def close(self) -> None:
+        """Leave the network as it was given (no hooks kept for a compiled forward)."""
+        self.forward.close()
 
     # -------------------------------------------------------------------- state
     def state_dict(self) -> dict:

@@ -101,6 +101,9 @@ class DecoreCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
       forward pass (the paper's joint training); default False, the network frozen in eval mode.
     - ``observe``: False returns empty observations (shape (0,)), for agents that never read
       them; nothing is computed for them.
+    - ``compile``: ``torch.compile`` the masked forward (on CUDA steps also run under bf16
+      autocast, compiled or not); ``env.close()`` removes the hooks a compiled forward keeps on
+      the network.
 
     Registered ids (``decore tasks`` lists them): ``DecoreCompress-v0`` (the default task;
     ``DecoreCompressLeNet-v0`` is an alias), and the paper's settings
@@ -160,6 +163,9 @@ class DecoreCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
             result.truncated,
             _single_info(result),
         )
+
+    def close(self) -> None:
+        self.core.close()
 
     def render(self) -> str | None:
         if self.render_mode is None:

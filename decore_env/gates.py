@@ -37,6 +37,7 @@ import torch
 import torch_pruning as tp
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
+from torch.utils.hooks import RemovableHandle
 
 from decore_env.metrics import eval_mode
 from decore_env.norms import MIXING_NORMS, channel_dim, masked_norm
@@ -391,7 +392,8 @@ class ChannelGates:
         with gates.masked(mask):          # mask: (N, gates.n_agents) or (n_agents,)
             logits = model(images)        # images: (N, ...)
 
-    Hooks live only inside ``masked``, so the model stays picklable and unchanged.
+    Hooks live only inside ``masked``, so the model stays picklable and unchanged (unless
+    :meth:`attach` keeps them for a compiled forward, until :meth:`detach`).
     """
 
     def __init__(self, model: nn.Module, example_input: Tensor) -> None:
@@ -423,6 +425,8 @@ class ChannelGates:
         self.full_cost: dict[str, float] = {"params": full[0].item(), "macs": full[1].item()}
         """params and MACs of the unmasked network, the denominators of kept fractions."""
         self._mask_ext: Tensor | None = None
+        self._indices: dict[torch.device, _Indices] = {}
+        self._attached: list[RemovableHandle] = []
 
     # ----------------------------------------------------------------- masks
     def check_mask(self, mask: Tensor) -> Tensor:
@@ -449,12 +453,12 @@ class ChannelGates:
     def group_sums(self, values: Tensor) -> Tensor:
         """Per-agent values (..., n_agents) summed per group: (..., G)."""
         out = torch.zeros(*values.shape[:-1], len(self.groups), device=values.device)
-        return out.index_add_(-1, self.group_of_agent.to(values.device), values.float())
+        group_of_agent = self._on(values.device).group_of_agent
+        return out.index_add_(-1, group_of_agent, values.float())
 
     def group_means(self, values: Tensor) -> Tensor:
         """Per-agent values (..., n_agents) averaged per group: (..., G)."""
-        sizes = torch.tensor(self.sizes, dtype=torch.float32, device=values.device)
-        return self.group_sums(values) / sizes
+        return self.group_sums(values) / self._on(values.device).sizes
 
     def kept_per_group(self, mask: Tensor) -> Tensor:
         """(N, G) number of kept channels per group."""
@@ -475,19 +479,54 @@ class ChannelGates:
         mask = self.check_mask(mask)
         ones = torch.ones(mask.shape[0], 1, device=mask.device, dtype=mask.dtype)
         self._mask_ext = torch.cat([mask, ones], dim=1)
-        handles = [
-            module.register_forward_pre_hook(self._input_hook(agents.to(mask.device)))
-            for module, agents in self._consumers
-        ] + [
-            module.register_forward_hook(self._norm_hook(agents.to(mask.device), dim))
-            for module, agents, dim in self._norms
-        ]
+        handles = [] if self._attached else self._register(mask.device)
         try:
             yield
         finally:
             for h in handles:
                 h.remove()
             self._mask_ext = None
+
+    def attach(self, device: torch.device) -> None:
+        """Keep the hooks on the model until :meth:`detach`, for masks on ``device``.
+
+        torch.compile traces the hooks a model has when it is compiled and recompiles whenever
+        they change, so a compiled masked forward needs hooks that stay; between ``masked``
+        blocks they pass every input through unchanged.
+        """
+        if not self._attached:
+            self._attached = self._register(torch.device(device))
+
+    def detach(self) -> None:
+        """Remove the hooks :meth:`attach` left on the model (it is then as it was)."""
+        for h in self._attached:
+            h.remove()
+        self._attached = []
+
+    def _on(self, device: torch.device) -> _Indices:
+        """The index tensors on ``device``, copied there once: a copy per call would make the
+        host wait for the device on every step."""
+        if device not in self._indices:
+            self._indices[device] = _Indices(
+                [agents.to(device) for _, agents in self._consumers],
+                [agents.to(device) for _, agents, _ in self._norms],
+                self.group_of_agent.to(device),
+                torch.tensor(self.sizes, dtype=torch.float32).to(device),
+            )
+        return self._indices[device]
+
+    def _register(self, device: torch.device) -> list[RemovableHandle]:
+        """The gate hooks for masks on ``device``, registered on the model."""
+        index = self._on(device)
+        consumers = zip(self._consumers, index.consumers, strict=True)
+        norms = zip(self._norms, index.norms, strict=True)
+        return [
+            module.register_forward_pre_hook(self._input_hook(agents))
+            for (module, _), agents in consumers
+        ] + [
+            module.register_forward_hook(self._norm_hook(agents, dim))
+            for (module, _, dim), agents in norms
+        ]
 
     def _gate(self, agents: Tensor, x: Tensor) -> Tensor:
         """(N or 1, channels) keep gate of the channels ``agents`` for the batch ``x``."""
@@ -500,7 +539,9 @@ class ChannelGates:
         return gate
 
     def _input_hook(self, agents: Tensor):
-        def apply(module: nn.Module, inputs: tuple) -> tuple:
+        def apply(module: nn.Module, inputs: tuple) -> tuple | None:
+            if self._mask_ext is None:  # an attached hook outside ``masked``
+                return None
             x = inputs[0]
             gate = self._gate(agents, x)
             # A conv reads channels at dim 1, a linear at the last dim (maps or features).
@@ -511,10 +552,22 @@ class ChannelGates:
         return apply
 
     def _norm_hook(self, agents: Tensor, dim: int):
-        def apply(module: nn.Module, inputs: tuple, _output: Tensor) -> Tensor:
+        def apply(module: nn.Module, inputs: tuple, _output: Tensor) -> Tensor | None:
+            if self._mask_ext is None:
+                return None
             return masked_norm(module, inputs[0], self._gate(agents, inputs[0]), dim)
 
         return apply
+
+
+@dataclass(frozen=True)
+class _Indices:
+    """The gates' index tensors on one device."""
+
+    consumers: list[Tensor]  # per masked conv/linear input: the agent of each channel
+    norms: list[Tensor]  # per channel-mixing norm: the agent of each channel
+    group_of_agent: Tensor  # (n_agents,) long
+    sizes: Tensor  # (G,) float32 agents per group
 
 
 class _CostModel:

@@ -105,6 +105,11 @@ class TaskSpec:
     keep_decay: float = setting(KEEP_DECAY, "decay of the observation's kept-recently averages")
     observe: bool = setting(True, "build observations (agents that never read them: False)")
     device: str = setting("auto", "cuda, cpu, or auto (CUDA when available)")
+    compile: bool = setting(
+        False,
+        "torch.compile the masked forward (faster steps on CUDA after a one-off compile; "
+        "falls back to eager with one warning where compiling fails)",
+    )
     train_baseline: bool = setting(
         False, "without a checkpoint, train the network first (cached by settings)"
     )
@@ -148,7 +153,7 @@ class TaskSpec:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
         if not 0.0 <= real_number("keep_decay", self.keep_decay) < 1.0:
             raise ValueError(f"keep_decay must be in [0, 1); got {self.keep_decay}")
-        for name in ("train_network", "augment", "observe", "train_baseline"):
+        for name in ("train_network", "augment", "observe", "train_baseline", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
         if not isinstance(self.device, str):

@@ -21,6 +21,7 @@ from decore_env.files import load_weights, resolve_device
 from decore_env.gates import ChannelGates
 from decore_env.observation import ObservationBuilder
 from decore_env.spec import TaskSpec
+from decore_env.training import tune_for
 from decore_env.weights import (
     TRAIN_SPLITS,
     cached_baseline,
@@ -72,6 +73,7 @@ def build_core(spec: TaskSpec) -> CompressionCore:
     device = resolve_device(spec.device)
     example = torch.zeros(1, *splits.input_shape, device=next(net.parameters()).device)
     gates = ChannelGates(net, example)
+    tune_for(device)
     cuda = device.type == "cuda"
     net.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
     loader = TensorLoader.training(splits, batch_size, device, augment=spec.augment)
@@ -84,6 +86,7 @@ def build_core(spec: TaskSpec) -> CompressionCore:
         lr=spec.joint_lr,
         momentum=spec.joint_momentum,
         weight_decay=spec.joint_weight_decay,
+        compile=spec.compile,
     )
 
 

@@ -111,6 +111,9 @@ class DecoreCompressVectorEnv(TaskView, VectorEnv):
             info,
         )
 
+    def close_extras(self, **kwargs: Any) -> None:
+        self.core.close()
+
     def _out(self, value: Tensor) -> np.ndarray | Tensor:
         return value if self.tensors else value.cpu().numpy()
 

@@ -1,6 +1,7 @@
 """Pieces shared by the agent tests: the envs they drive, a pair counter, benchmark scripts."""
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -40,5 +41,6 @@ def load_benchmark(name: str) -> ModuleType:
     """The script ``benchmarks/<name>.py`` as a module (its ``main`` not run)."""
     spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module

@@ -1,5 +1,8 @@
 """The benchmark scripts measure what they say: tiny runs on the CPU."""
 
+import csv
+
+import pytest
 import torch
 from envs import agent_env, load_benchmark
 
@@ -11,8 +14,8 @@ def _agent() -> DecoreAgent:
 
 
 def test_the_bare_core_update_is_the_agents_update_without_the_env():
-    """So that the env-vs-core row compares the same work."""
-    bench = load_benchmark("env_throughput")
+    """So that the policy_step_core row compares the same work."""
+    bench = load_benchmark("throughput")
     through_env, on_core = _agent(), _agent()
     for _ in range(3):
         through_env.train_step()
@@ -20,7 +23,23 @@ def test_the_bare_core_update_is_the_agents_update_without_the_env():
     assert torch.equal(through_env.weights, on_core.weights)
 
 
-def test_agent_rows_measure_both_paths():
-    bench = load_benchmark("env_throughput")
-    times = bench.measure_agent("lenet5", steps=1, rounds=1)
-    assert set(times) == {"env", "core"} and all(t > 0 for t in times.values())
+def test_throughput_writes_one_row_per_measurement_with_its_ratio(tmp_path, capsys):
+    bench = load_benchmark("throughput")
+    out = tmp_path / "throughput.csv"
+    argv = ["--models", "lenet5", "--batches", "8", "--repeats", "1", "--device", "cpu"]
+    bench.main([*argv, "--out", str(out)])
+    with out.open(newline="") as f:
+        rows = {r["measurement"]: r for r in csv.DictReader(f)}
+    assert tuple(rows) == bench.MEASUREMENTS
+    rate = {key: float(r["images_per_s"]) for key, r in rows.items()}
+    assert all(v > 0 for v in rate.values())
+    for key, row in rows.items():
+        assert (row["model"], row["batch"], row["device"]) == ("lenet5", "8", "cpu")
+        assert row["git_commit"] and row["cpu"] and torch.__version__.startswith(row["torch"])
+        assert row["command"].startswith("python benchmarks/throughput.py --models lenet5")
+        base = bench.RELATIVE_TO.get(key)
+        assert row["relative_to"] == (base or "")
+        if base:
+            assert float(row["ratio"]) == pytest.approx(rate[key] / rate[base], rel=1e-3)
+    printed = capsys.readouterr().out + capsys.readouterr().err
+    assert "policy_step" in printed and "x bare_step" in printed
