@@ -238,24 +238,36 @@ def plot_curves(points: Rows, task: str, target: str, path: Path) -> Path:
 
 
 def render(
-    csv_path: Path, out_dir: Path, allow_mixed_commits: bool = False, title: str = "Leaderboard"
+    csv_path: Path,
+    out_dir: Path,
+    allow_mixed_commits: bool = False,
+    title: str = "Leaderboard",
+    agents: Sequence[str] | None = None,
+    name: str | None = None,
 ) -> Path:
-    """Write leaderboard.md and its PNGs into ``out_dir``; returns the markdown's path."""
+    """Write ``name``.md (default: the CSV's name) and its PNGs into ``out_dir``, from the rows
+    of ``agents`` (default: all, l1_global kept for the RL rows' fractions); returns the
+    markdown's path."""
     rows, points = read_rows(csv_path)
+    if agents is not None:
+        shown = {*agents, "l1_global"}
+        rows = [r for r in rows if r["agent"] in shown]
+        points = [p for p in points if p["agent"] in shown]
     if not rows:
-        raise ValueError(f"{csv_path} holds no rows; run benchmarks/compare_agents.py first")
+        raise ValueError(f"{csv_path} holds no such rows; run benchmarks/compare_agents.py first")
+    name = name or csv_path.stem
     commit = "mixed" if allow_mixed_commits else check_one_commit(rows)
     out_dir.mkdir(parents=True, exist_ok=True)
     pngs = []
     for task, resource, target in main_targets(rows):
         task_rows = [r for r in rows if r["task"] == task and r["resource"] == resource]
-        name = f"{csv_path.stem}-{task}-{resource}{float(target):g}"
-        plot_pareto(task_rows, task, resource, target, out_dir / f"{name}-pareto.png")
-        pngs.append(f"{name}-pareto.png")
+        stem = f"{name}-{task}-{resource}{float(target):g}"
+        plot_pareto(task_rows, task, resource, target, out_dir / f"{stem}-pareto.png")
+        pngs.append(f"{stem}-pareto.png")
         if any(p["task"] == task and p["target"] == target for p in points):
-            plot_curves(points, task, target, out_dir / f"{name}-curves.png")
-            pngs.append(f"{name}-curves.png")
-    path = out_dir / f"{csv_path.stem}.md"
+            plot_curves(points, task, target, out_dir / f"{stem}-curves.png")
+            pngs.append(f"{stem}-curves.png")
+    path = out_dir / f"{name}.md"
     path.write_text(render_markdown(rows, commit, pngs, title, csv_path.name))
     return path
 
@@ -266,10 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", type=Path, default=None, help="default: beside the CSV")
     parser.add_argument("--allow-mixed-commits", action="store_true")
     parser.add_argument("--title", default="Leaderboard", help="the markdown's heading")
+    parser.add_argument("--agents", nargs="+", help="only these agents' rows (and l1_global)")
+    parser.add_argument("--name", help="file name of the markdown and PNGs (default: the CSV's)")
     args = parser.parse_args(argv)
     try:
         out_dir = args.out_dir or args.csv.parent
-        path = render(args.csv, out_dir, args.allow_mixed_commits, args.title)
+        options = {"title": args.title, "agents": args.agents, "name": args.name}
+        path = render(args.csv, out_dir, args.allow_mixed_commits, **options)
     except (MixedCommits, SchemaError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

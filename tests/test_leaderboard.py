@@ -93,6 +93,9 @@ def test_the_board_renders_byte_for_byte_and_flags_unmatched_rows(tmp_path):
     assert "| reinforce | 1 | 0.0990 |" not in first  # no l1_global cell at 0.099 yet
     assert "### embedded: params target 0.1015" not in first  # a follower is no board
     assert "| 2/3 |" in table  # matched rows of reinforce
+    only = report.render(csv, tmp_path / "c", agents=["reinforce"], name="only", title="Only")
+    assert only.name == "only.md" and only.read_text().startswith("# Only")
+    assert (tmp_path / "c" / "only-embedded-params0.1-pareto.png").is_file()
 
 
 def test_rows_of_two_commits_are_refused_unless_allowed(tmp_path, capsys):
