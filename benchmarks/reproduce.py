@@ -249,8 +249,8 @@ def run_row(
     target = row.result.params_m / PAPER_BASELINES[row.model].params_m if mode == "budget" else None
     config = CompressConfig(
         model=row.model,
-        dataset=str(args.data),
-        checkpoint=str(checkpoint),
+        dataset=str(args.data.resolve()),  # a resumed run compares settings: not cwd-relative
+        checkpoint=str(checkpoint.resolve()),
         lam=float(row.lam),
         target_params=target,
         batch_size=args.batch_size,

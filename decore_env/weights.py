@@ -36,9 +36,10 @@ BASELINE_BATCH = 128
 BASELINE_WEIGHT_DECAY = 5e-4
 """Weight decay of that training."""
 CPU_MACS_PER_S = 3.0e10
-"""Multiply-accumulates per second of a plain forward pass on this project's 2-core CPU
-(VGG16: 38 GMAC/s, ResNet-56: 30 GMAC/s, benchmarks/results/masked_forward.csv); only for
-the time estimate in the message that asks for a checkpoint."""
+"""Multiply-accumulates per second of a plain forward pass on a small CPU, on the low side:
+one thread of this project's Xeon runs VGG16 at 72 GMAC/s and ResNet-56 at 50 GMAC/s
+(plain_forward rows of benchmarks/results/throughput.csv), an earlier 2-core AMD EPYC 38 and
+30; only for the time estimate in the message that asks for a checkpoint."""
 TRAIN_COST_FACTOR = 3
 """A training step costs about three forward passes (forward, two backward products)."""
 
