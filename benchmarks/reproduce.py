@@ -179,7 +179,8 @@ def load_cifar10(path: Path) -> DataSplits:
     classes = sorted(d.name for d in train.iterdir() if d.is_dir()) if train.is_dir() else []
     if len(classes) != CIFAR10_CLASSES:
         raise DatasetError(
-            f"{path} is not a CIFAR-10 data folder ({len(classes)} in train/): {expected}"
+            f"{path} is not a CIFAR-10 data folder (found {len(classes)} class folders in train/): "
+            f"{expected}"
         )
     splits = load_dataset(path)
     if splits.input_shape != CIFAR10_SHAPE:

@@ -4,6 +4,7 @@ one-line refusals."""
 import csv
 import importlib.util
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,9 @@ def fake_cifar(root: Path, classes: int = 10, train: int = 4, test: int = 2) -> 
             folder.mkdir(parents=True)
             for i in range(count):
                 image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8, generator=gen)
-                write_png(image, str(folder / f"{i}.png"))
+                with warnings.catch_warnings():  # torchvision 0.29 deprecates its encoders
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    write_png(image, str(folder / f"{i}.png"))
     return root
 
 
