@@ -200,6 +200,19 @@ def preset(agent: str) -> dict[str, Any]:
     return dict(PLUS_PRESET) if agent == "reinforce-plus" else {}
 
 
+def native_agent_settings(config: CompressConfig) -> dict[str, Any]:
+    """The native agent's settings in a run (``ReinforceConfig``'s names)."""
+    return {
+        "lr": config.agent_lr,
+        "init_weight": config.init_weight,
+        "baseline": config.reward_baseline,
+        "normalize_rewards": config.normalize_rewards,
+        "entropy_coef": config.entropy_coef,
+        "l1_prior": config.l1_prior,
+        "final_architecture": config.final_architecture,
+    }
+
+
 def demo_config(**overrides: Any) -> CompressConfig:
     """LeNet-5 on the embedded MNIST subset, sized to run in minutes on 2 CPU cores.
 

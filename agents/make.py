@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agents.baselines import Reference
-from agents.config import AGENTS, LAYERWISE_AGENTS, REFERENCES, SB3_AGENTS
+from agents.config import (
+    AGENTS,
+    LAYERWISE_AGENTS,
+    PLUS_PRESET,
+    REFERENCES,
+    SB3_AGENTS,
+    CompressConfig,
+    native_agent_settings,
+)
 from agents.reinforce import DecoreAgent, ReinforceConfig
 
 if TYPE_CHECKING:
@@ -23,7 +31,8 @@ def make_agent(
         outputs or the single env, in :func:`decore_env.relaxation.relax` for SAC and TD3;
         ``DecoreCompressLayerwise-v0`` for ``td3_layerwise``.
     :param seed: the run's seed; the agent's own seeds are derived from it.
-    :param kwargs: ``reinforce``: fields of :class:`~agents.reinforce.ReinforceConfig`; a
+    :param kwargs: ``reinforce``: fields of :class:`~agents.reinforce.ReinforceConfig`
+        (``reinforce-plus``: over the agent settings of ``PLUS_PRESET``); a
         reference: ``target`` and optionally ``resource``, ``images_per_mask``; an SB3
         algorithm: its constructor's arguments over :data:`agents.sb3.SETTINGS`.
     """
@@ -39,4 +48,6 @@ def make_agent(
         from agents.layerwise import LayerwiseAgent
 
         return LayerwiseAgent(env, seed=seed, **kwargs)
+    if name == "reinforce-plus":  # the preset's agent settings, the given ones over them
+        kwargs = native_agent_settings(CompressConfig(**PLUS_PRESET)) | kwargs
     return DecoreAgent(env, ReinforceConfig(**kwargs), seed=seed)

@@ -95,7 +95,7 @@ def fresh_network(config: CompressConfig, splits: DataSplits) -> nn.Module:
     return models.for_data(config.model, splits.num_classes, splits.input_shape)
 
 
-def train_network(
+def fit_network(
     net: nn.Module,
     config: CompressConfig,
     splits: DataSplits,
@@ -130,7 +130,7 @@ def train_baseline(config: CompressConfig, path: str | Path, progress: bool = Tr
     splits = load_dataset(config.dataset, root=config.data_root)
     model = fresh_network(config, splits).to(device)
     epochs, lr = config.baseline_epochs, config.baseline_lr
-    train_network(model, config, splits, epochs, lr, device, progress)
+    fit_network(model, config, splits, epochs, lr, device, progress)
     return atomic_save({"model": config.model, "state_dict": model.state_dict()}, path)
 
 
@@ -191,7 +191,7 @@ class _Run:
         self, net: nn.Module, epochs: int, lr: float, key: str, distill: Distillation | None = None
     ) -> None:
         """Baseline training or fine-tuning, resumable from the state's ``key`` per epoch."""
-        train_network(
+        fit_network(
             net,
             self.config,
             self.splits,
@@ -255,7 +255,7 @@ class _Run:
             gates.split(policy.final_mask()), gates.groups, gates.channel_agents, trained
         )
         pruned = prune(trained, keep, self.example)
-        phases["prune"] = time.perf_counter() - start
+        phases["prune"] = phases.get("prune", 0.0) + time.perf_counter() - start
         searched = self.split_accuracy(pruned.eval())
         start = time.perf_counter()
         if config.tuning_epochs:
@@ -265,7 +265,7 @@ class _Run:
                     model.eval(), config.distill_weight, config.distill_temperature
                 )
             self.train(pruned, config.tuning_epochs, config.finetune_lr, "finetune_fit", distill)
-        phases["finetune"] = time.perf_counter() - start
+        phases["finetune"] = phases.get("finetune", 0.0) + time.perf_counter() - start
         pruned.eval()
         report = _report(
             config,

@@ -29,6 +29,7 @@ from agents.config import (
     SB3_AGENTS,
     SEARCHING,
     CompressConfig,
+    native_agent_settings,
 )
 from agents.curves import CurveRecorder
 from agents.reinforce import DecoreAgent, StepStats
@@ -80,15 +81,7 @@ def make_agent(
         resource, target = config.budget
         settings = {"target": target, "resource": resource}
     elif config.agent in NATIVE_AGENTS:
-        settings = {
-            "lr": config.agent_lr,
-            "init_weight": config.init_weight,
-            "baseline": config.reward_baseline,
-            "normalize_rewards": config.normalize_rewards,
-            "entropy_coef": config.entropy_coef,
-            "l1_prior": config.l1_prior,
-            "final_architecture": config.final_architecture,
-        }
+        settings = native_agent_settings(config)
     return agents.make.make_agent(config.agent, env, config.seed, **settings)
 
 

@@ -20,7 +20,8 @@ Rows are written by the driver only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from agents.config import (
 )
 from agents.curves import CURVE_COLUMNS
 from agents.results import ResultsCSV
+from agents.runs import saved_config
 from agents.targets import TOLERANCE
 
 PAPER_AGENT = {"agent": "reinforce", "agent_lr": PAPER_LR, "init_weight": PAPER_INIT_WEIGHT}
@@ -118,8 +120,9 @@ def trains_network(contestant: str) -> bool:
 
 
 def is_rl(contestant: str) -> bool:
-    """Whether the contestant learns a policy (not a reference)."""
-    return CONTESTANTS[contestant]["agent"] not in REFERENCES
+    """Whether the contestant learns a policy (not a reference; a name this version does not
+    know counts as itself)."""
+    return CONTESTANTS.get(contestant, {"agent": contestant})["agent"] not in REFERENCES
 
 
 def cell_config(task: CompressConfig, cell: Cell, checkpoint: str | Path) -> CompressConfig:
@@ -145,17 +148,18 @@ def grid(
     tasks: Iterable[str], agents: Iterable[str], seeds: Iterable[int], targets: Iterable[float]
 ) -> list[Cell]:
     """Every cell of the grid, contestants checked."""
-    agents = list(agents)
+    agents = list(dict.fromkeys(agents))
     unknown = [a for a in agents if a not in CONTESTANTS]
     if unknown:
         raise SweepError(f"unknown agents {unknown}; known: {', '.join(CONTESTANTS)}")
-    return [
+    cells = [
         Cell(task, agent, seed, target)
         for task in tasks
         for target in targets
         for seed in seeds
         for agent in agents
     ]
+    return list(dict.fromkeys(cells))
 
 
 def follow_target(reached: float) -> float:
@@ -195,23 +199,26 @@ def run_cell(
     command: str,
     wandb_group: str | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Run one cell (resuming its run folder if an earlier attempt was stopped); returns its
-    result row and its learning-curve rows."""
+    """Run one cell (resuming its run folder if an earlier attempt was stopped, with the same
+    settings or not at all; a finished run's report is read back); returns its result row and
+    its learning-curve rows."""
     from agents.pipeline import compress
 
     checkpoint = shared_baseline(task, cell.seed, folder, cell.task)
     config = cell_config(task, cell, checkpoint)
     out = folder / "runs" / cell.name
-    resume = (out / "config.json").is_file()
-    report = compress(
-        None if resume else config,
-        out,
-        resume=resume,
-        wandb=wandb_group is not None,
-        progress=False,
-        command=command,
-        wandb_group=wandb_group,
-    )
+    if (out / "report.json").is_file() and saved_config(out) == config:
+        report = json.loads((out / "report.json").read_text())
+    else:
+        report = compress(
+            config,
+            out,
+            resume=(out / "config.json").is_file(),  # refused if its settings differ
+            wandb=wandb_group is not None,
+            progress=False,
+            command=command,
+            wandb_group=wandb_group,
+        )
     curve = [cell.key() | dict(zip(CURVE_COLUMNS, p, strict=True)) for p in report["curve"] or []]
     return result_row(cell, report, command), curve
 
@@ -301,30 +308,61 @@ def run_grid(
     missing = sorted({c.task for c in cells} - set(tasks))
     if missing:
         raise SweepError(f"no settings for tasks {missing}; known: {', '.join(tasks)}")
-    todo = pending(cells, table)
+    todo = list(dict.fromkeys(pending(cells, table)))  # each cell once, in order
     for cell in todo:  # every cell's settings checked before the first runs
         cell_config(tasks[cell.task], cell, folder / "baseline.pt")
     remote = _ray(ray_address, gpus_per_cell) if use_ray else None
     bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress)
+    failed: list[str] = []
 
-    def record(row: dict, curve: list[dict]) -> None:
+    def record(cell: Cell, run: Callable[[], tuple[dict, list[dict]]]) -> None:
+        try:
+            row, curve = run()
+        except ValueError as exc:  # one cell that cannot run does not stop the others
+            failed.append(f"{cell.name}: {exc}")
+            return
+        finally:
+            bar.update()
         for point in curve:  # the curve first: a row means the cell is complete
             curves.append(point)
         table.append(row)
         bar.set_postfix_str(f"{row['agent']} seed {row['seed']}: {row['final_acc']:.4f}")
-        bar.update()
 
     with bar:
         if remote is None:
             for cell in todo:
-                record(*run_cell(cell, tasks[cell.task], folder, command, wandb_group))
-            return len(todo)
-        import ray
+                args = (cell, tasks[cell.task], folder, command, wandb_group)
+                record(cell, lambda args=args: run_cell(*args))
+        else:
+            import ray
 
-        waiting = [
-            remote.remote(cell, tasks[cell.task], folder, command, wandb_group) for cell in todo
-        ]
-        while waiting:
-            ready, waiting = ray.wait(waiting, num_returns=1)
-            record(*ray.get(ready[0]))
+            waiting = {
+                remote.remote(cell, tasks[cell.task], folder, command, wandb_group): cell
+                for cell in todo
+            }
+            while waiting:
+                (ready,), _ = ray.wait(list(waiting), num_returns=1)
+                cell = waiting.pop(ready)
+                record(cell, lambda ready=ready: _ray_result(ray, ready))
+    if failed:
+        raise CellsFailed(failed, len(todo))
     return len(todo)
+
+
+def _ray_result(ray: Any, ref: Any) -> tuple[dict, list[dict]]:
+    """A Ray task's result, its ValueError (a cell that cannot run) raised as such."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, ValueError):
+            raise exc.cause from None
+        raise
+
+
+class CellsFailed(SweepError):
+    """Cells that could not run (the others ran and have their rows)."""
+
+    def __init__(self, failed: list[str], ran: int) -> None:
+        self.failed = failed
+        lines = "\n  ".join(failed)
+        super().__init__(f"{len(failed)} of {ran} cells failed (the rest have rows):\n  {lines}")

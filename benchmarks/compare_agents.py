@@ -80,6 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    args.csv, args.work_dir = args.csv.resolve(), args.work_dir.resolve()
     unknown = [a for a in args.agents if a not in CONTESTANTS]
     if unknown:
         parser.error(f"unknown agents {unknown}; choose from {', '.join(CONTESTANTS)}")
@@ -108,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         tasks = task_settings(args.tasks, args.mnist_raw, args.data_root)
         ran = run_grid(cells, tasks, args.csv, args.work_dir, command, **options)
         if args.follow:
-            rows = [r for r in open_tables(args.csv)[0].rows() if r["agent"] in args.agents]
+            rows = [
+                r
+                for r in open_tables(args.csv)[0].rows()
+                if r["agent"] in args.agents and int(r["seed"]) in args.seeds
+            ]
             followers = [
                 cell
                 for task in args.tasks

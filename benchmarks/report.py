@@ -30,6 +30,7 @@ from agents.results import ResultsCSV, SchemaError
 from agents.stats import bootstrap_ci, iqm, probability_of_improvement
 from agents.sweep import (
     CELL_KEY,
+    CONTESTANTS,
     CURVE_TABLE_COLUMNS,
     NATIVE,
     RESULT_COLUMNS,
@@ -47,8 +48,14 @@ class MixedCommits(ValueError):
 
 
 def read_rows(csv_path: Path) -> tuple[Rows, Rows]:
-    """The result rows and the learning-curve points (a cell's last attempt only)."""
-    rows = ResultsCSV(csv_path, RESULT_COLUMNS, CELL_KEY).rows()
+    """The result rows and the learning-curve points, one per cell (and pairs): the last
+    written wins, should a cell appear twice."""
+    rows = list(
+        {
+            tuple(r[k] for k in CELL_KEY): r
+            for r in ResultsCSV(csv_path, RESULT_COLUMNS, CELL_KEY).rows()
+        }.values()
+    )
     curves_path = csv_path.with_name(f"{csv_path.stem}-curves{csv_path.suffix}")
     points = ResultsCSV(curves_path, CURVE_TABLE_COLUMNS, (*CELL_KEY, "pairs")).rows()
     last = {tuple(p[k] for k in (*CELL_KEY, "pairs")): p for p in points}
@@ -72,7 +79,7 @@ def _interval(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
 
 
 def _board_rows(rows: Rows, target: str) -> dict[str, Rows]:
-    """Rows at ``target`` by agent (the main grid, not the follow-up l1_global cells)."""
+    """Rows at ``target`` by agent."""
     by_agent: dict[str, Rows] = defaultdict(list)
     for row in rows:
         if row["target"] == target:
@@ -81,7 +88,7 @@ def _board_rows(rows: Rows, target: str) -> dict[str, Rows]:
 
 
 def _native_beaten(runs: Rows, native: Rows) -> str:
-    if not native or runs is native:
+    if not native or runs[0]["agent"] == NATIVE:
         return ""
     acc = [float(r["final_acc"]) for r in runs]
     return f"{probability_of_improvement(acc, [float(r['final_acc']) for r in native]):.2f}"
@@ -91,7 +98,13 @@ def board_table(rows: Rows, task: str, resource: str, target: str) -> list[str]:
     """The markdown table of one task and target, best IQM accuracy first."""
     by_agent = _board_rows(rows, target)
     native = by_agent.get(NATIVE, [])
-    order = sorted(by_agent, key=lambda a: -iqm([float(r["final_acc"]) for r in by_agent[a]]))
+
+    def rank(agent: str) -> tuple[float, float]:  # matched rows first, then accuracy
+        runs = by_agent[agent]
+        matched = sum(r["matched"] == "True" for r in runs) / len(runs)
+        return (-matched, -iqm([float(r["final_acc"]) for r in runs]))
+
+    order = sorted(by_agent, key=rank)
     lines = [
         f"### {task}: {resource} target {float(target):g}",
         "",
@@ -143,22 +156,26 @@ def followers_table(rows: Rows, resource: str, target: str) -> list[str]:
         return []
     lines = [
         "",
-        "RL rows beside l1_global at the fraction each reached (same seed, same baseline):",
+        "RL rows beside l1_global pruned to the fraction each reached (same seed, same "
+        "baseline; l1_global meets it from below, within 2%):",
         "",
-        "| agent | seed | reached | top-1 % | l1_global top-1 % | difference, points |",
-        "|---|---|---|---|---|---|",
+        "| agent | seed | reached | top-1 % | l1_global reached | l1_global top-1 % | "
+        "difference, points |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row, match, reached in sorted(pairs, key=lambda p: (p[0]["agent"], int(p[0]["seed"]))):
         ours, theirs = float(row["final_acc"]), float(match["final_acc"])
         lines.append(
             f"| {row['agent']} | {row['seed']} | {reached} | {100 * ours:.2f} | "
-            f"{100 * theirs:.2f} | {100 * (ours - theirs):+.2f} |"
+            f"{float(match[f'{resource}_kept']):.4f} | {100 * theirs:.2f} | "
+            f"{100 * (ours - theirs):+.2f} |"
         )
     return lines
 
 
 def main_targets(rows: Rows) -> list[tuple[str, str, str]]:
-    """(task, resource, target) of the main grid: targets at which more than one agent ran."""
+    """(task, resource, target) of the main grid: every target but those where only l1_global
+    ran (the fractions RL rows reached, shown in the followers table)."""
     agents = defaultdict(set)
     for r in rows:
         agents[(r["task"], r["resource"], r["target"])].add(r["agent"])
@@ -175,7 +192,9 @@ def render_markdown(
         f"(commit {commit[:10] or 'unknown'}). IQM = interquartile mean over seeds; intervals "
         "are 95% percentile bootstrap intervals (2,000 resamples, seeded); P(beats "
         f"{NATIVE}) = probability that a seed of the agent ends more accurate than a seed of "
-        f"{NATIVE}. Protocol: benchmarks/README.md.",
+        f"{NATIVE}. Rows are sorted by their share of matched rows (within 2% of the "
+        "target), then by accuracy: an agent that keeps more than asked is not ranked above "
+        "one that met the target. Protocol: benchmarks/README.md.",
     ]
     for task, resource, target in main_targets(rows):
         task_rows = [r for r in rows if r["task"] == task and r["resource"] == resource]
@@ -278,7 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", type=Path, default=None, help="default: beside the CSV")
     parser.add_argument("--allow-mixed-commits", action="store_true")
     parser.add_argument("--title", default="Leaderboard", help="the markdown's heading")
-    parser.add_argument("--agents", nargs="+", help="only these agents' rows (and l1_global)")
+    parser.add_argument(
+        "--agents", nargs="+", choices=CONTESTANTS, help="only these agents' rows (and l1_global)"
+    )
     parser.add_argument("--name", help="file name of the markdown and PNGs (default: the CSV's)")
     args = parser.parse_args(argv)
     try:

@@ -89,7 +89,7 @@ def test_the_board_renders_byte_for_byte_and_flags_unmatched_rows(tmp_path):
     assert table.index("| l1_global | 3 | 98.00") < table.index("| reinforce | 3 |")
     assert "| 1.00 |" in table.split("| l1_global")[1].splitlines()[0]  # P(beats reinforce)
     assert "reinforce, seed 2: reached 0.1100 (+10.0% off the target)" in first
-    assert "| reinforce | 0 | 0.1015 | 97.00 | 97.50 | -0.50 |" in first
+    assert "| reinforce | 0 | 0.1015 | 97.00 | 0.1015 | 97.50 | -0.50 |" in first
     assert "| reinforce | 1 | 0.0990 |" not in first  # no l1_global cell at 0.099 yet
     assert "### embedded: params target 0.1015" not in first  # a follower is no board
     assert "| 2/3 |" in table  # matched rows of reinforce

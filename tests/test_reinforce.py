@@ -204,3 +204,15 @@ def test_the_budget_architecture_keeps_the_most_likely_channels_at_the_target():
     assert dropped.median() < kept_p.median()
     with pytest.raises(ValueError, match="final_architecture"):
         ReinforceConfig(final_architecture="top-k")
+
+
+def test_make_agent_gives_reinforce_plus_its_preset():
+    from envs import agent_env
+
+    from agents.make import make_agent
+
+    env = agent_env(8, target_params=0.5)
+    plus = make_agent("reinforce-plus", env, l1_prior=1.0)
+    assert plus.config.final_architecture == "budget" and plus.config.lr == 0.1
+    assert plus.config.baseline and plus.config.l1_prior == 1.0  # the given setting wins
+    assert make_agent("reinforce", env).config == ReinforceConfig()

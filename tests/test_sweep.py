@@ -98,3 +98,32 @@ def test_two_cells_run_as_tasks_of_a_local_ray(tmp_path):
     assert sorted(r["seed"] for r in rows) == ["0", "1"] and all(
         r["matched"] == "True" for r in rows
     )
+
+
+def test_cells_are_unique_and_followers_sit_at_the_rl_rows_fractions():
+    from agents.sweep import Cell, follower_cells
+
+    assert grid(["embedded"], ["l1_global", "l1_global"], [0, 0], [0.1]) == [
+        Cell("embedded", "l1_global", 0, 0.1)
+    ]
+    rows = [
+        {"task": "embedded", "agent": "reinforce", "seed": "1", "target": "0.1",
+         "resource": "params", "params_kept": "0.123456"},
+        {"task": "embedded", "agent": "ppo", "seed": "1", "target": "0.1",
+         "resource": "params", "params_kept": "0.123456"},
+        {"task": "embedded", "agent": "uniform", "seed": "1", "target": "0.1",
+         "resource": "params", "params_kept": "0.3"},
+    ]  # fmt: skip
+    assert follower_cells(rows, "embedded", 0.1) == [Cell("embedded", "l1_global", 1, 0.1235)]
+
+
+def test_a_cell_that_cannot_run_is_reported_and_the_others_run(tmp_path):
+    from agents.sweep import CellsFailed
+
+    cells = grid(["embedded"], ["l1_global"], [0], [0.001, 0.3])  # 0.1%: below any mask
+    tiny = demo_config(baseline_epochs=1, policy_epochs=1, finetune_epochs=0)
+    table = tmp_path / "board.csv"
+    with pytest.raises(CellsFailed, match="1 of 2 cells failed") as failed:
+        run_grid(cells, {"embedded": tiny}, table, tmp_path / "work", "cmd", progress=False)
+    assert "params0.001" in failed.value.failed[0] and "cannot reach" in failed.value.failed[0]
+    assert [r["target"] for r in _rows(table)] == ["0.3"]
