@@ -179,8 +179,8 @@ PLUS_LEVERS: dict[str, dict[str, Any]] = {
   short schedules (at the paper's 0.01 from 6.9 they need ~700 steps to reach p = 0.5).
 - ``reward-norm``: subtract a running mean of each group's reward and divide by its running
   std (variance reduction; the paper's REINFORCE has no baseline).
-- ``l1-prior``: initial weights spread by 4 by L1 rank inside each group (3 +/- 2), so weak
-  channels start nearer to being dropped.
+- ``l1-prior``: initial weights spread by 4 by L1 rank inside each group (+/- 2 around the
+  initial weight), so weak channels start nearer to being dropped.
 - ``distill``: fine-tuning learns half from the labels, half from the baseline's softened
   outputs (temperature 4).
 - ``budget-final``: the final architecture keeps the channels of highest keep probability that
@@ -190,7 +190,7 @@ PLUS_LEVERS: dict[str, dict[str, Any]] = {
   Joint training fits the network to random masks; the final architecture gains more from
   epochs spent on it alone.
 
-Their gains are measured one by one in benchmarks/results/ablation.md."""
+Their gains are measured one by one by the ablation of benchmarks/README.md."""
 PLUS_PRESET: dict[str, Any] = {k: v for lever in PLUS_LEVERS.values() for k, v in lever.items()}
 """The settings ``--agent reinforce-plus`` starts from (every lever of PLUS_LEVERS)."""
 
@@ -225,8 +225,7 @@ def demo_config(**overrides: Any) -> CompressConfig:
     base = CompressConfig(
         baseline_epochs=6,
         baseline_lr=0.1,
-        agent_lr=0.1,
-        init_weight=3.0,
+        **PLUS_LEVERS["fast-start"],
         policy_epochs=30,
         finetune_epochs=3,
         finetune_lr=0.02,

@@ -31,7 +31,7 @@ class CurveRecorder(gym.vector.VectorWrapper):
         self.pairs = 0
         self.points: list[list[float]] = []
 
-    def step(self, actions: Any):
+    def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         out = self.env.step(actions)
         info = out[-1]
         if "accuracy" in info:  # an autoreset step scores nothing

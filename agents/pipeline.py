@@ -252,7 +252,7 @@ class _Run:
         trained = policy.base.core.model.eval()  # jointly trained with the agents
         gates = policy.base.core.gates
         keep = connected_keep(
-            gates.split(policy.final_mask()), gates.groups, gates.channel_agents, trained
+            gates.split(policy.architecture()), gates.groups, gates.channel_agents, trained
         )
         pruned = prune(trained, keep, self.example)
         phases["prune"] = phases.get("prune", 0.0) + time.perf_counter() - start

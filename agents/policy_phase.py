@@ -149,7 +149,7 @@ class PolicyPhase:
             self.agent.mask, self.agent.num_timesteps = state["mask"], state["pairs"]
             self.base.report_architecture(state["mask"])
 
-    def final_mask(self) -> Tensor:
+    def architecture(self) -> Tensor:
         """The architecture the agent settles on: ``predict(deterministic=True)``."""
         mask, _ = self.agent.predict(None, deterministic=True)
         return torch.as_tensor(mask).bool()

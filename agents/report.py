@@ -132,11 +132,10 @@ def hardware_info() -> dict[str, Any]:
     }
 
 
-def _git_commit() -> str | None:
-    """The commit of this checkout, or None outside a git checkout (an installed wheel)."""
+def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+            ["git", *args],
             cwd=Path(__file__).resolve().parent,
             capture_output=True,
             text=True,
@@ -145,7 +144,16 @@ def _git_commit() -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout.strip()
+
+
+def _git_commit() -> str | None:
+    """The commit of this checkout, ``-dirty`` appended when tracked files differ from it
+    (numbers from uncommitted code are not that commit's); None outside a git checkout."""
+    commit = _git("rev-parse", "HEAD")
+    if not commit:
+        return None
+    return commit + "-dirty" if _git("status", "--porcelain", "--untracked-files=no") else commit
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

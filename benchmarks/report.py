@@ -246,7 +246,7 @@ def plot_curves(points: Rows, task: str, target: str, path: Path) -> Path:
             (line,) = ax.plot(pairs, mid, label=agent)
             ax.fill_between(pairs, low, high, color=line.get_color(), alpha=0.2)
     axes[0].axhline(float(target), color="grey", linestyle=":", linewidth=1)
-    axes[0].set_ylabel("params kept by the agent's architecture")
+    axes[0].set_ylabel("params kept by the reported architecture")
     axes[1].set_ylabel("accuracy of the scored masks")
     for ax in axes:
         ax.set_xlabel("scored (mask, image) pairs")

@@ -108,7 +108,7 @@ def test_the_pipeline_gives_sac_and_td3_keep_probabilities_and_n_masks_per_step(
     assert phase.env.num_envs == N and phase.agent.pairs_per_step == N
     phase.agent.learn(4 * N)
     assert phase.agent.num_timesteps == 4 * N
-    assert phase.final_mask().shape == (226,)
+    assert phase.architecture().shape == (226,)
 
 
 def test_keep_probabilities_become_bernoulli_masks_drawn_from_the_action_seed():
