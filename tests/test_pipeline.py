@@ -114,7 +114,11 @@ def uninterrupted_run(tmp_path_factory):
 def test_stopped_run_resumes_to_the_uninterrupted_result(tmp_path, uninterrupted_run, sig, phase):
     stopped = tmp_path / "stopped"
     proc = subprocess.Popen(
-        [*DEMO, "--out", str(stopped), *RESUME_ARGS], stderr=subprocess.PIPE, text=True
+        [*DEMO, "--out", str(stopped), *RESUME_ARGS],
+        stderr=subprocess.PIPE,
+        text=True,
+        # a shell's background job ignores SIGINT, and a child inherits that: restore Ctrl-C
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
