@@ -17,6 +17,7 @@ Rows must come from one commit (the committed leaderboard is one code version); 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from agents.plots import save_figure
 from agents.results import ResultsCSV, SchemaError
@@ -207,21 +209,28 @@ def render_markdown(
 
 def plot_pareto(rows: Rows, task: str, resource: str, target: str, path: Path) -> Path:
     """Accuracy vs params kept: one marker per agent at its IQMs, 95% intervals as bars."""
-    fig = Figure(figsize=(7, 4.5))
+    fig = Figure(figsize=(9, 4.5))
     ax = fig.add_subplot()
+    markers = itertools.cycle("osD^vP*X<>")
     for agent, runs in sorted(_board_rows(rows, target).items()):
         acc = [100 * float(r["final_acc"]) for r in runs]
         kept = [float(r[f"{resource}_kept"]) for r in runs]
         (a_lo, a_hi), (k_lo, k_hi) = bootstrap_ci([acc]), bootstrap_ci([kept])
         x, y = iqm(kept), iqm(acc)
         ax.errorbar(
-            x, y, xerr=[[x - k_lo], [k_hi - x]], yerr=[[y - a_lo], [a_hi - y]], fmt="o", capsize=3
+            x,
+            y,
+            xerr=[[x - k_lo], [k_hi - x]],
+            yerr=[[y - a_lo], [a_hi - y]],
+            fmt=next(markers),
+            capsize=3,
+            label=agent,
         )
-        ax.annotate(agent, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.axvline(float(target), color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel(f"{resource} kept (fraction)")
     ax.set_ylabel("top-1 after fine-tuning, %")
     ax.set_title(f"{task}: accuracy vs {resource} kept (IQM, 95% CI)")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -250,6 +259,7 @@ def plot_curves(points: Rows, task: str, target: str, path: Path) -> Path:
     axes[1].set_ylabel("accuracy of the scored masks")
     for ax in axes:
         ax.set_xlabel("scored (mask, image) pairs")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e3:g}k"))
     axes[1].legend(fontsize=8)
     fig.suptitle(f"{task}: learning curves (median, IQR over seeds)")
     fig.tight_layout()
