@@ -44,6 +44,29 @@ HERE = Path(__file__).resolve().parent
 
 Rows = list[dict[str, str]]
 
+ABLATION = (
+    "reinforce",
+    "reinforce-demo",
+    "reinforce+reward-norm",
+    "reinforce+l1-prior",
+    "reinforce+distill",
+    "reinforce+budget-final",
+    "reinforce+early-settle",
+    "reinforce-plus",
+)
+VIEWS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "leaderboard": (
+        "Leaderboard",
+        tuple(
+            a
+            for a in CONTESTANTS
+            if a not in ABLATION or a in (NATIVE, "reinforce-demo", "reinforce-plus")
+        ),
+    ),
+    "ablation": ("Ablation of the native agent", ABLATION),
+}
+"""The committed views of the sweep's CSV: file name -> (title, agents shown)."""
+
 
 class MixedCommits(ValueError):
     """Rows from more than one commit."""
@@ -306,20 +329,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", type=Path, default=HERE / "results" / "leaderboard.csv")
     parser.add_argument("--out-dir", type=Path, default=None, help="default: beside the CSV")
     parser.add_argument("--allow-mixed-commits", action="store_true")
-    parser.add_argument("--title", default="Leaderboard", help="the markdown's heading")
     parser.add_argument(
-        "--agents", nargs="+", choices=CONTESTANTS, help="only these agents' rows (and l1_global)"
+        "--agents",
+        nargs="+",
+        choices=CONTESTANTS,
+        help="one view of only these agents' rows (and l1_global); default: the views "
+        f"{', '.join(VIEWS)}",
     )
-    parser.add_argument("--name", help="file name of the markdown and PNGs (default: the CSV's)")
+    parser.add_argument("--title", default="Leaderboard", help="the heading of an --agents view")
+    parser.add_argument("--name", help="file name of an --agents view (default: the CSV's)")
     args = parser.parse_args(argv)
+    out_dir = args.out_dir or args.csv.parent
+    views = {args.name: (args.title, args.agents)} if args.agents else VIEWS
     try:
-        out_dir = args.out_dir or args.csv.parent
-        options = {"title": args.title, "agents": args.agents, "name": args.name}
-        path = render(args.csv, out_dir, args.allow_mixed_commits, **options)
+        for name, (title, agents) in views.items():
+            options = {"title": title, "agents": agents, "name": name}
+            path = render(args.csv, out_dir, args.allow_mixed_commits, **options)
+            print(path.read_text())
     except (MixedCommits, SchemaError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(path.read_text())
     return 0
 
 

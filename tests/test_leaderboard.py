@@ -106,4 +106,14 @@ def test_rows_of_two_commits_are_refused_unless_allowed(tmp_path, capsys):
     assert "2 commits" in capsys.readouterr().err
     assert not (tmp_path / "board.md").exists()
     assert report.main(["--csv", str(csv), "--allow-mixed-commits"]) == 0
-    assert (tmp_path / "board.md").is_file()
+    assert (tmp_path / "leaderboard.md").is_file() and (tmp_path / "ablation.md").is_file()
+
+
+def test_the_committed_leaderboard_is_what_its_csv_renders(tmp_path):
+    results = REPORT.parent / "results"
+    if not (results / "leaderboard.csv").is_file():
+        pytest.skip("no committed leaderboard rows")
+    report = _report()
+    for name, (title, agents) in report.VIEWS.items():
+        fresh = report.render(results / "leaderboard.csv", tmp_path, False, title, agents, name)
+        assert fresh.read_text() == (results / f"{name}.md").read_text(), name
