@@ -158,6 +158,14 @@ class SB3Agent(MaskAgent):
     def learn(self, total_timesteps: int) -> SB3Agent:
         """Learn for ``total_timesteps`` scored pairs; the final mask is the policy's mode."""
         steps = timesteps_for_pairs(total_timesteps, self.env)
+        rollout = getattr(self.model, "n_steps", 0) * self.model.n_envs  # on-policy only
+        if 0 < steps < rollout:
+            per_step = pairs_per_timestep(self.env)
+            raise ValueError(
+                f"a search budget of {total_timesteps} pairs is less than one {self.name} "
+                f"rollout ({rollout * per_step} pairs) and would end before its first update; "
+                "give at least that many pairs"
+            )
         report = ReportArchitecture(self.env)
         self.model.learn(steps, callback=report, reset_num_timesteps=False)
         self.num_timesteps = self.model.num_timesteps * pairs_per_timestep(self.env)

@@ -136,3 +136,14 @@ def test_unknown_agents_and_agents_on_the_wrong_action_space_are_refused():
     )
     with pytest.raises(ValueError, match="tensors=False"):
         make_agent("a2c", tensors)
+
+
+def test_a_budget_below_one_rollout_is_refused():
+    venv = gym.make_vec(
+        "DecoreCompress-v0", num_envs=N, vectorization_mode="vector_entry_point", observe=True
+    )
+    venv.reset(seed=0)
+    agent = make_agent("ppo", venv, seed=0)
+    with pytest.raises(ValueError, match="less than one ppo rollout"):
+        agent.learn(N)
+    assert agent.mask is None
