@@ -150,18 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--format",
         dest="fmt",
-        choices=("pt2", "onnx", "pickle"),
+        choices=("pt2", "onnx"),
         default="pt2",
         help="pt2: torch.export program (load with torch.export.load); onnx: needs the onnx "
-        "extra; pickle: the whole nn.Module, loadable only with weights_only=False, so only "
-        "from files you trust [pt2]",
+        "extra [pt2]",
     )
     export.add_argument("--out", help="file to write (default RUN_DIR/pruned.<format>)")
     export.set_defaults(run=export_command, config=None)
     return parser
 
 
-EXPORT_HELP = "export a run's pruned network for deployment (pt2, onnx, or an unsafe pickle)"
+EXPORT_HELP = "export a run's pruned network for deployment (pt2 or onnx)"
 TASKS_HELP = "list the registered task ids (gym.make(ID)) and what each is"
 
 
@@ -184,10 +183,7 @@ def export_command(run_dir: str, fmt: str, out: str | None) -> int:
         path, max_diff = export(Path(run_dir), fmt, None if out is None else Path(out))
     except (ValueError, ImportError) as exc:
         raise UsageError(str(exc)) from exc
-    if max_diff is None:
-        print(f"wrote {path} (a pickle: not loaded back, which would run its code)")
-    else:
-        print(f"wrote {path} (outputs match the pruned network: max abs difference {max_diff:.2e})")
+    print(f"wrote {path} (outputs match the pruned network: max abs difference {max_diff:.2e})")
     return 0
 
 

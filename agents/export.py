@@ -1,11 +1,9 @@
 """Export a run's pruned network for deployment, and prove the export computes the same.
 
 ``pt2`` is a ``torch.export`` program (built in; ``torch.export.load(path).module()``),
-``onnx`` an ONNX graph (needs the ``onnx`` extra), ``pickle`` the whole ``nn.Module``
-(``torch.load(path, weights_only=False)``: unpickling runs code, so only for files you
-trust). pt2 and ONNX exports have a dynamic batch dimension and are reloaded and compared
-with the pruned network on random inputs before their path is returned; a pickle is never
-loaded back here (that would run its code), so it gets no such check.
+``onnx`` an ONNX graph (needs the ``onnx`` extra). Neither holds pickled code. Both have a
+dynamic batch dimension and are reloaded and compared with the pruned network on random
+inputs before their path is returned.
 """
 
 from __future__ import annotations
@@ -15,21 +13,20 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from decore_env.files import atomic_save, atomic_write, read_tensors
+from decore_env.files import atomic_write, read_tensors
 from decore_env.surgery import load_pruned
 
-FORMATS = ("pt2", "onnx", "pickle")
-SUFFIX = {"pt2": ".pt2", "onnx": ".onnx", "pickle": ".module.pt"}
+FORMATS = ("pt2", "onnx")
+SUFFIX = {"pt2": ".pt2", "onnx": ".onnx"}
 CHECK_BATCH = 4
 """Images of the output check (any batch size works: the batch dimension is dynamic)."""
 MAX_BATCH = 1 << 16
 """Upper bound of the dynamic batch dimension that torch.export needs."""
 
 
-def export(run_dir: Path, fmt: str, out: Path | None = None) -> tuple[Path, float | None]:
+def export(run_dir: Path, fmt: str, out: Path | None = None) -> tuple[Path, float]:
     """Write the pruned network of ``run_dir`` as ``fmt``; returns the path and the largest
-    absolute difference between the reloaded export's and the pruned network's outputs
-    (None for a pickle, which is not reloaded)."""
+    absolute difference between the reloaded export's and the pruned network's outputs."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     source = Path(run_dir) / "pruned.pt"
@@ -46,7 +43,7 @@ def export(run_dir: Path, fmt: str, out: Path | None = None) -> tuple[Path, floa
     images = torch.randn(CHECK_BATCH, *shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = model(images)
-    writer = {"pt2": _pt2, "onnx": _onnx, "pickle": _pickle}[fmt]
+    writer = {"pt2": _pt2, "onnx": _onnx}[fmt]
     try:
         got = writer(model, images, path)
     except ImportError:
@@ -54,7 +51,7 @@ def export(run_dir: Path, fmt: str, out: Path | None = None) -> tuple[Path, floa
     except Exception as exc:  # torch.export / the ONNX exporter: name the format and why
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ValueError(f"export to {fmt} failed: {reason:.200}") from exc
-    return path, None if got is None else float((got - expected).abs().max())
+    return path, float((got - expected).abs().max())
 
 
 def _batch_dim() -> tuple[dict[int, torch.export.Dim]]:
@@ -82,7 +79,3 @@ def _onnx(model: nn.Module, images: Tensor, path: Path) -> Tensor:
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return torch.from_numpy(session.run(None, {name: images.numpy()})[0])
-
-
-def _pickle(model: nn.Module, images: Tensor, path: Path) -> None:
-    atomic_save(model, path)

@@ -53,7 +53,8 @@ class _Payload:
 
 @pytest.fixture
 def crafted_file() -> Callable[[Path, Path], Path]:
-    """Writes a torch file whose loading with weights_only=False creates ``marker``."""
+    """Writes a torch file whose full unpickling would create ``marker`` (a file from an
+    attacker, for the tests that prove it is refused)."""
 
     def write(path: Path, marker: Path) -> Path:
         torch.save({"weights": torch.zeros(3), "evil": _Payload(marker)}, path)
