@@ -31,7 +31,6 @@ They rank by accuracy: the masks they compare have the same cost up to ``TOLERAN
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import numpy as np
@@ -42,7 +41,6 @@ from agents.config import REFERENCES, SEARCHING
 from agents.reinforce import native_vector_env
 from agents.surface import MaskAgent
 from agents.targets import check_met, drop_until, kept_fraction
-from decore_env.files import atomic_save
 from decore_env.gates import ChannelGates
 from decore_env.importance import channel_l1, rank_in_group
 from decore_env.spec import derive_seed
@@ -88,6 +86,8 @@ class Reference(MaskAgent):
     :param images_per_mask: images each candidate is scored on (search references); a
         multiple of the env's ``samples_per_mask``.
     """
+
+    NAME_KEY = "reference"
 
     def __init__(
         self,
@@ -145,20 +145,9 @@ class Reference(MaskAgent):
         self.base.report_architecture(mask)  # what budget mode and logging read
         return self
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the mask and what made it (tensors and plain values: loads weights_only)."""
-        if self.mask is None:
-            raise RuntimeError(f"{self.name}: call learn(total_timesteps) before save")
-        atomic_save(
-            {
-                "reference": self.name,
-                "target": self.target,
-                "resource": self.resource,
-                "pairs": self.num_timesteps,
-                "mask": self.mask,
-            },
-            path,
-        )
+    def saved_parts(self) -> dict[str, Any]:
+        """The target the mask was made for."""
+        return {"target": self.target, "resource": self.resource}
 
     # ------------------------------------------------------------------ orders
     def _order(self) -> Tensor:

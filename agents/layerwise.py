@@ -9,7 +9,6 @@ deterministic episode whose mask ``predict`` returns, so ``num_timesteps`` equal
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,6 @@ from stable_baselines3 import TD3
 from stable_baselines3.common.noise import NormalActionNoise
 
 from agents.surface import MaskAgent
-from decore_env.files import atomic_save
 from decore_env.spec import derive_seed
 
 TINY_BUDGET_SETTINGS: dict[str, Any] = {
@@ -99,16 +97,6 @@ class LayerwiseAgent(MaskAgent):
             obs, _, _, infos = vec.step(action)
         return torch.as_tensor(infos[0]["mask"]).bool()
 
-    def save(self, path: str | os.PathLike) -> None:
-        """The mask, the pairs and the actor-critic's weights (loads with weights_only=True)."""
-        if self.mask is None:
-            raise RuntimeError(f"{self.name}: call learn(total_timesteps) before save")
-        atomic_save(
-            {
-                "agent": self.name,
-                "mask": self.mask,
-                "pairs": self.num_timesteps,
-                "policy": self.model.policy.state_dict(),
-            },
-            path,
-        )
+    def saved_parts(self) -> dict[str, Any]:
+        """The actor-critic's weights."""
+        return {"policy": self.model.policy.state_dict()}

@@ -20,7 +20,6 @@ those in :data:`SETTINGS`, each with its reason. stable-baselines3 is imported h
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import gymnasium as gym
@@ -36,7 +35,6 @@ from agents.config import RELAXED, SB3_AGENTS
 from agents.sb3_policy import ScaledBernoulliPolicy
 from agents.sb3_vec_env import SB3VectorEnv
 from agents.surface import MaskAgent
-from decore_env.files import atomic_save
 from decore_env.spec import derive_seed
 
 ALGORITHMS = {
@@ -173,17 +171,9 @@ class SB3Agent(MaskAgent):
         self.env.unwrapped.report_architecture(self.mask)
         return self
 
-    def save(self, path: str | os.PathLike) -> None:
-        """The mask, the pairs and the policy's weights (loads with weights_only=True)."""
-        atomic_save(
-            {
-                "agent": self.name,
-                "mask": self.mask,
-                "pairs": self.num_timesteps,
-                "policy": self.model.policy.state_dict(),
-            },
-            path,
-        )
+    def saved_parts(self) -> dict[str, Any]:
+        """The policy's weights."""
+        return {"policy": self.model.policy.state_dict()}
 
 
 def td3_noise(space: spaces.Box, num_envs: int) -> VectorizedActionNoise:

@@ -1,11 +1,15 @@
-"""The agent surface shared by agents whose learning ends in one mask (references, SB3)."""
+"""The agent surface shared by agents whose learning ends in one mask (references, SB3,
+td3_layerwise): ``predict`` and ``save``."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 from torch import Tensor
+
+from decore_env.files import atomic_save
 
 
 class MaskAgent:
@@ -16,6 +20,21 @@ class MaskAgent:
 
     name: str
     mask: Tensor | None = None
+    num_timesteps: int = 0
+    NAME_KEY = "agent"
+    """The key of the agent's name in its saved file."""
+
+    def saved_parts(self) -> dict[str, Any]:
+        """What a subclass saves beside its name, mask and pairs (tensors and plain values)."""
+        return {}
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the name, the mask, the pairs scored and :meth:`saved_parts`, atomically
+        (loads with weights_only=True)."""
+        if self.mask is None:
+            raise RuntimeError(f"{self.name}: call learn(total_timesteps) before save")
+        parts = {self.NAME_KEY: self.name, "mask": self.mask, "pairs": self.num_timesteps}
+        atomic_save(parts | self.saved_parts(), path)
 
     def predict(
         self,
