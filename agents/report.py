@@ -29,6 +29,8 @@ _DISTRIBUTIONS = {
     "stable-baselines3": "stable_baselines3",
     "decore-env": "decore_env",
 }
+VERSION_KEYS = ("python", *_DISTRIBUTIONS.values(), "git_commit")
+"""The keys of :func:`versions`, in order (for tables with one column each)."""
 
 
 def _jsonable(obj: Any) -> Any:

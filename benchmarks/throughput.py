@@ -56,7 +56,7 @@ from tqdm import tqdm
 
 import decore_env  # noqa: F401  (registers the env ids)
 from agents.reinforce import DecoreAgent, ReinforceConfig, reinforce_loss
-from agents.report import command_line, hardware_info, versions
+from agents.report import VERSION_KEYS, command_line, hardware_info, versions
 from agents.results import ResultsCSV
 from decore_env import models
 from decore_env.data import DataSplits
@@ -85,17 +85,6 @@ LR, MOMENTUM = 0.01, 0.9
 """SGD of the bare training step (the joint training's defaults)."""
 
 HARDWARE = ("cpu", "cpu_cores", "platform", "gpu", "cuda")
-VERSIONS = (
-    "python",
-    "torch",
-    "torchvision",
-    "gymnasium",
-    "numpy",
-    "torch_pruning",
-    "stable_baselines3",
-    "decore_env",
-    "git_commit",
-)
 COLUMNS = (
     "run",
     "measurement",
@@ -112,7 +101,7 @@ COLUMNS = (
     "calls",
     "load_avg",
     *HARDWARE,
-    *VERSIONS,
+    *VERSION_KEYS,
     "command",
 )
 KEY = ("run", "measurement", "model", "batch")
