@@ -26,7 +26,7 @@ from agents.runs import RunError, RunFiles, RunLock, check_run, load_state
 from agents.tracking import Tracker, open_tracker
 from decore_env import models
 from decore_env.data import DataSplits, check_batch_fits, load_dataset
-from decore_env.files import atomic_save, atomic_write, load_weights, resolve_device
+from decore_env.files import atomic_save, atomic_write, load_weights, read_tensors, resolve_device
 from decore_env.metrics import accuracy, count, latency_ms
 from decore_env.rewards import break_even_accuracy
 from decore_env.spec import derive_seed
@@ -122,16 +122,42 @@ def fit_network(
     )
 
 
-def train_baseline(config: CompressConfig, path: str | Path, progress: bool = True) -> Path:
+def train_baseline(
+    config: CompressConfig,
+    path: str | Path,
+    progress: bool = True,
+    splits: DataSplits | None = None,
+) -> Path:
     """Train the baseline a run of ``config`` without a checkpoint would train, and save it
     at ``path`` (atomically; loads with ``weights_only=True``), so that several runs can
-    share one baseline: a run given it as ``checkpoint`` starts where its own would."""
+    share one baseline: a run given it as ``checkpoint`` starts where its own would.
+
+    The training state is saved after every epoch beside ``path`` (``<name>.fit``), so a
+    killed call, repeated, continues from its last epoch.
+
+    :param splits: the data ``config`` names, when already loaded.
+    """
+    path = Path(path)
+    state_path = path.with_name(f"{path.name}.fit")
     device = resolve_device(config.device)
-    splits = load_dataset(config.dataset, root=config.data_root)
+    if splits is None:
+        splits = load_dataset(config.dataset, root=config.data_root)
     model = fresh_network(config, splits).to(device)
     epochs, lr = config.baseline_epochs, config.baseline_lr
-    fit_network(model, config, splits, epochs, lr, device, progress)
-    return atomic_save({"model": config.model, "state_dict": model.state_dict()}, path)
+    fit_network(
+        model,
+        config,
+        splits,
+        epochs,
+        lr,
+        device,
+        progress,
+        resume=read_tensors(state_path) if state_path.is_file() else None,
+        on_epoch=lambda state: atomic_save(state, state_path),
+    )
+    saved = atomic_save({"model": config.model, "state_dict": model.state_dict()}, path)
+    state_path.unlink(missing_ok=True)
+    return saved
 
 
 def compress(

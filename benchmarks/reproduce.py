@@ -32,17 +32,17 @@ from pathlib import Path
 
 import torch
 
+from agents import pipeline
 from agents.config import CompressConfig
-from agents.pipeline import EVAL_BATCH, TRAIN_BATCH_SIZE, compress
+from agents.pipeline import EVAL_BATCH, compress
 from agents.report import command_line, hardware_info, versions
 from agents.results import ResultsCSV
 from decore_env import models
 from decore_env.data import FOLDER_LAYOUT, DatasetError, DataSplits, load_dataset
-from decore_env.files import atomic_save, load_weights, read_tensors, resolve_device
+from decore_env.files import load_weights, resolve_device
 from decore_env.metrics import accuracy
 from decore_env.rewards import break_even_accuracy
-from decore_env.spec import PAPER_BATCH, derive_seed
-from decore_env.training import fit
+from decore_env.spec import PAPER_BATCH
 
 HERE = Path(__file__).resolve().parent
 
@@ -207,30 +207,18 @@ def parse_checkpoints(given: Sequence[str]) -> dict[str, Path]:
 def train_baseline(model: str, splits: DataSplits, args: argparse.Namespace) -> Path:
     """``model`` trained on ``splits`` (``--baseline-epochs``), once: saved beside the runs
     and resumed from its last epoch after an interruption."""
-    folder = args.runs / f"{model}-baseline-s{BASELINE_SEED}-e{args.baseline_epochs}"
-    path, state_path = folder / "baseline.pt", folder / "fit_state.pt"
+    path = args.runs / f"{model}-baseline-s{BASELINE_SEED}-e{args.baseline_epochs}" / "baseline.pt"
     if path.is_file():
         return path
-    torch.manual_seed(derive_seed(BASELINE_SEED, "init"))
-    net = models.for_data(model, splits.num_classes, splits.input_shape)
-    resume = read_tensors(state_path) if state_path.is_file() else None
-    test_accuracy = fit(
-        net,
-        splits,
-        args.baseline_epochs,
-        BASELINE_LR,
-        TRAIN_BATCH_SIZE,
-        CompressConfig.weight_decay,
-        resolve_device(args.device),
-        BASELINE_SEED,
-        progress=args.progress,
-        resume=resume,
-        on_epoch=lambda state: atomic_save(state, state_path),
+    config = CompressConfig(
+        model=model,
+        dataset=str(args.data.resolve()),
+        baseline_epochs=args.baseline_epochs,
+        baseline_lr=BASELINE_LR,
+        seed=BASELINE_SEED,
+        device=args.device,
     )
-    saved = {"model": model, "state_dict": net.state_dict(), "accuracy": test_accuracy}
-    atomic_save(saved, path)
-    state_path.unlink(missing_ok=True)
-    return path
+    return pipeline.train_baseline(config, path, args.progress, splits)
 
 
 def training_accuracy(model: str, checkpoint: Path, splits: DataSplits, device: str) -> float:
