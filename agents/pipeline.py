@@ -230,9 +230,6 @@ class _Run:
             distill=distill,
         )
 
-    def split_accuracy(self, model: nn.Module) -> float:
-        return split_accuracy(model, self.splits, self.device)
-
     def baseline(self, model: nn.Module) -> str | Path:
         """The baseline weights (given, saved by an earlier attempt, or trained now)."""
         config, files = self.config, self.files
@@ -282,7 +279,7 @@ class _Run:
         )
         pruned = prune(trained, keep, self.example)
         phases["prune"] = phases.get("prune", 0.0) + time.perf_counter() - start
-        searched = self.split_accuracy(pruned.eval())
+        searched = split_accuracy(pruned.eval(), self.splits, self.device)
         start = time.perf_counter()
         if config.tuning_epochs:
             distill = None
