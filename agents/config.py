@@ -114,6 +114,11 @@ class CompressConfig(TaskSpec):
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 < self.search_share <= 1:
             raise ValueError(f"search_share must be in (0, 1], got {self.search_share}")
+        if self.search_share < 1 and not self.train_network:
+            raise ValueError(
+                "search_share < 1 hands joint-training epochs to fine-tuning: it needs "
+                "--train-network (with a frozen network, set --finetune-epochs instead)"
+            )
         if not 0 <= self.distill_weight <= 1:
             raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
         if not self.distill_temperature > 0:
@@ -169,11 +174,13 @@ PLUS_LEVERS: dict[str, dict[str, Any]] = {
     "fast-start": {"agent_lr": 0.1, "init_weight": 3.0},
     "reward-norm": {"reward_baseline": True, "normalize_rewards": True},
     "l1-prior": {"l1_prior": 4.0},
-    "distill": {"distill_weight": 0.5},
     "budget-final": {"final_architecture": "budget"},
+    "frozen-search": {"train_network": False},
+    "distill": {"distill_weight": 0.5},
     "early-settle": {"search_share": 1 / 3},
 }
-"""The improvements over paper mode, each a set of settings (not in the paper):
+"""The improvements over paper mode that were measured, each a set of settings (not in the
+paper):
 
 - ``fast-start``: Adam 0.1 from initial weight 3 (keep probability 0.95): agents decide within
   short schedules (at the paper's 0.01 from 6.9 they need ~700 steps to reach p = 0.5).
@@ -181,18 +188,32 @@ PLUS_LEVERS: dict[str, dict[str, Any]] = {
   std (variance reduction; the paper's REINFORCE has no baseline).
 - ``l1-prior``: initial weights spread by 4 by L1 rank inside each group (+/- 2 around the
   initial weight), so weak channels start nearer to being dropped.
-- ``distill``: fine-tuning learns half from the labels, half from the baseline's softened
-  outputs (temperature 4).
 - ``budget-final``: the final architecture keeps the channels of highest keep probability that
   meet the target (within 2% from below), so budget mode lands on the target.
+- ``frozen-search``: the agents score masks on the frozen baseline instead of training the
+  network jointly; the network's epochs all go to fine-tuning the pruned network (the
+  benchmark gives the policy phase's epochs as fine-tuning, as to every agent that does not
+  train the network; on the CLI, set ``--finetune-epochs``). Joint training fits the network
+  to random masks, and the pruned network fine-tunes worse from there than from the baseline.
+- ``distill``: fine-tuning learns half from the labels, half from the baseline's softened
+  outputs (temperature 4).
 - ``early-settle``: search for the first third of the policy epochs, then fine-tune the pruned
-  network for the other two thirds: the same network-training epochs, a third of the pairs.
-  Joint training fits the network to random masks; the final architecture gains more from
-  epochs spent on it alone.
+  network for the other two thirds (joint training only): the same network-training epochs, a
+  third of the pairs.
 
-Their gains are measured one by one by the ablation of benchmarks/README.md."""
-PLUS_PRESET: dict[str, Any] = {k: v for lever in PLUS_LEVERS.values() for k, v in lever.items()}
-"""The settings ``--agent reinforce-plus`` starts from (every lever of PLUS_LEVERS)."""
+The ablation of benchmarks/README.md measures each alone on paper mode and each left out of
+the preset; ``distill`` and ``early-settle`` lost there and are not in the preset."""
+PRESET_LEVERS = ("fast-start", "reward-norm", "l1-prior", "budget-final", "frozen-search")
+"""The levers of ``--agent reinforce-plus``."""
+PLUS_PRESET: dict[str, Any] = {
+    k: v for lever in PRESET_LEVERS for k, v in PLUS_LEVERS[lever].items()
+}
+"""The settings ``--agent reinforce-plus`` starts from (the PRESET_LEVERS)."""
+
+
+def without_lever(lever: str) -> dict[str, Any]:
+    """The reinforce-plus settings with ``lever`` back at its paper-mode defaults."""
+    return PLUS_PRESET | {name: getattr(CompressConfig, name) for name in PLUS_LEVERS[lever]}
 
 
 def preset(agent: str) -> dict[str, Any]:

@@ -35,9 +35,11 @@ from agents.config import (
     PAPER_INIT_WEIGHT,
     PAPER_LR,
     PLUS_LEVERS,
+    PRESET_LEVERS,
     REFERENCES,
     CompressConfig,
     preset,
+    without_lever,
 )
 from agents.curves import CURVE_COLUMNS
 from agents.results import ResultsCSV
@@ -55,10 +57,14 @@ CONTESTANTS: dict[str, dict[str, Any]] = {
         for lever, settings in PLUS_LEVERS.items()
         if lever != "fast-start"  # that one alone is reinforce-demo
     },
+    **{
+        f"reinforce-plus-no-{lever}": {"agent": "reinforce-plus", **without_lever(lever)}
+        for lever in PRESET_LEVERS
+    },
 }
 """Contestant name -> the run settings that make it (on top of the task's): every agent, the
-native agent with the demo's settings, and paper mode with each improvement alone (the
-ablation)."""
+native agent with the demo's settings, paper mode with each improvement alone, and
+reinforce-plus with each of its improvements left out (the ablation)."""
 NATIVE = "reinforce"
 """The contestant the others are compared with."""
 CELL_KEY = ("task", "agent", "seed", "target", "resource")
@@ -115,8 +121,10 @@ class Cell:
 
 def trains_network(contestant: str) -> bool:
     """Whether the contestant trains the network jointly during its search (the RL agents on
-    the main env); the others get the search's epochs as extra fine-tuning."""
-    return CONTESTANTS[contestant]["agent"] not in BUDGETED
+    the main env, unless set not to); the others get the search's epochs as extra
+    fine-tuning."""
+    settings = CONTESTANTS[contestant]
+    return settings["agent"] not in BUDGETED and settings.get("train_network", True)
 
 
 def is_rl(contestant: str) -> bool:

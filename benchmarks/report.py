@@ -27,6 +27,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from agents.config import PLUS_LEVERS, PRESET_LEVERS
 from agents.plots import save_figure
 from agents.results import ResultsCSV, SchemaError
 from agents.stats import bootstrap_ci, iqm, probability_of_improvement
@@ -47,13 +48,11 @@ Rows = list[dict[str, str]]
 ABLATION = (
     "reinforce",
     "reinforce-demo",
-    "reinforce+reward-norm",
-    "reinforce+l1-prior",
-    "reinforce+distill",
-    "reinforce+budget-final",
-    "reinforce+early-settle",
+    *(f"reinforce+{lever}" for lever in PLUS_LEVERS if lever != "fast-start"),
     "reinforce-plus",
+    *(f"reinforce-plus-no-{lever}" for lever in PRESET_LEVERS),
 )
+"""The ablation view: paper mode, each improvement alone, the preset, the preset less each."""
 VIEWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "leaderboard": (
         "Leaderboard",
@@ -96,6 +95,18 @@ def check_one_commit(rows: Rows) -> str:
             "rerun the old cells at one commit, or pass --allow-mixed-commits"
         )
     return commits[0] if commits else ""
+
+
+def commits_label(rows: Rows) -> str:
+    """Each commit of ``rows`` with the contestants whose rows it made."""
+    agents: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        agents[r["commit"]].add(r["agent"])
+    if len(agents) == 1:
+        return f"commit {next(iter(agents))[:10] or 'unknown'}"
+    return "commits " + "; ".join(
+        f"{c[:10] or 'unknown'}: {', '.join(sorted(a))}" for c, a in sorted(agents.items())
+    )
 
 
 def _interval(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
@@ -207,14 +218,12 @@ def main_targets(rows: Rows) -> list[tuple[str, str, str]]:
     return sorted(k for k, a in agents.items() if len(a) > 1 or "l1_global" not in a)
 
 
-def render_markdown(
-    rows: Rows, commit: str, png_names: Sequence[str], title: str, csv_name: str
-) -> str:
+def render_markdown(rows: Rows, png_names: Sequence[str], title: str, csv_name: str) -> str:
     lines = [
         f"# {title}",
         "",
         f"Rendered by `python benchmarks/report.py` from {csv_name} "
-        f"(commit {commit[:10] or 'unknown'}). IQM = interquartile mean over seeds; intervals "
+        f"({commits_label(rows)}). IQM = interquartile mean over seeds; intervals "
         "are 95% percentile bootstrap intervals (2,000 resamples, seeded); P(beats "
         f"{NATIVE}) = probability that a seed of the agent ends more accurate than a seed of "
         f"{NATIVE}. Rows are sorted by their share of matched rows (within 2% of the "
@@ -308,7 +317,8 @@ def render(
     if not rows:
         raise ValueError(f"{csv_path} holds no such rows; run benchmarks/compare_agents.py first")
     name = name or csv_path.stem
-    commit = "mixed" if allow_mixed_commits else check_one_commit(rows)
+    if not allow_mixed_commits:
+        check_one_commit(rows)
     out_dir.mkdir(parents=True, exist_ok=True)
     pngs = []
     for task, resource, target in main_targets(rows):
@@ -320,7 +330,7 @@ def render(
             plot_curves(points, task, target, out_dir / f"{stem}-curves.png")
             pngs.append(f"{stem}-curves.png")
     path = out_dir / f"{name}.md"
-    path.write_text(render_markdown(rows, commit, pngs, title, csv_path.name))
+    path.write_text(render_markdown(rows, pngs, title, csv_path.name))
     return path
 
 

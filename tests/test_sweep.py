@@ -127,3 +127,26 @@ def test_a_cell_that_cannot_run_is_reported_and_the_others_run(tmp_path):
         run_grid(cells, {"embedded": tiny}, table, tmp_path / "work", "cmd", progress=False)
     assert "params0.001" in failed.value.failed[0] and "cannot reach" in failed.value.failed[0]
     assert [r["target"] for r in _rows(table)] == ["0.3"]
+
+
+def test_frozen_searchers_get_the_policy_epochs_as_fine_tuning_and_ablations_differ_by_one_lever():
+    from agents.config import PLUS_LEVERS, PLUS_PRESET, PRESET_LEVERS
+    from agents.sweep import CONTESTANTS, Cell, cell_config
+
+    task = demo_config()
+    epochs = task.finetune_epochs + task.policy_epochs
+    for agent, joint in [("reinforce-plus", False), ("reinforce+frozen-search", False),
+                         ("reinforce-plus-no-frozen-search", True), ("reinforce-demo", True)]:  # fmt: skip
+        config = cell_config(task, Cell("embedded", agent, 0, 0.1), "b.pt")
+        assert config.train_network is joint, agent
+        assert (config.search_epochs if joint else 0) + config.tuning_epochs == epochs, agent
+    for lever in PRESET_LEVERS:
+        settings = CONTESTANTS[f"reinforce-plus-no-{lever}"]
+        changed = {k for k in PLUS_PRESET if settings[k] != PLUS_PRESET[k]}
+        assert changed == set(PLUS_LEVERS[lever]), lever
+        assert all(settings[k] == getattr(type(task), k) for k in changed), lever
+
+
+def test_a_frozen_network_cannot_hand_search_epochs_to_fine_tuning():
+    with pytest.raises(ValueError, match="search_share < 1 .* needs --train-network"):
+        demo_config(train_network=False, search_share=0.5)
