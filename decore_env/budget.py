@@ -158,6 +158,18 @@ class VectorBudgetWrapper(gym.vector.VectorWrapper):
         return obs, rewards, terminations, truncations, infos
 
 
+def wrapped_budget(env: Any) -> tuple[str, float] | None:
+    """(resource, target) of the outermost budget wrapper around ``env``, else the budget of
+    its task's spec (None when neither sets one): the target an agent's final architecture
+    meets, whether ``gym.make`` added the wrapper or the user did."""
+    layer = env
+    while layer is not None:
+        if isinstance(layer, BudgetWrapper | VectorBudgetWrapper):
+            return layer.follow.resource, layer.controller.target
+        layer = getattr(layer, "env", None)
+    return env.unwrapped.task_spec.budget
+
+
 def architecture_kept(task: Any, info: dict, resource: str) -> Tensor:
     """Kept fraction of ``resource`` of the architecture the agent reported to ``task``, else
     the mean of the masks the step ``info`` scored (a 0-d tensor on the task's device)."""
