@@ -16,6 +16,7 @@ import torch
 from stable_baselines3 import TD3
 from stable_baselines3.common.noise import NormalActionNoise
 
+from agents.sb3 import quiet_logger
 from agents.surface import MaskAgent
 from decore_env.spec import derive_seed
 
@@ -60,6 +61,7 @@ class LayerwiseAgent(MaskAgent):
             device="cpu",
             **TINY_BUDGET_SETTINGS,
         )
+        self.model.set_logger(quiet_logger())
         self.num_timesteps = 0
         """Scored (mask, image) pairs so far, the deterministic episodes included."""
         self.mask: torch.Tensor | None = None

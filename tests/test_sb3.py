@@ -1,5 +1,7 @@
 """Stable-Baselines3 agents: A2C, PPO, SAC and TD3 on the native vector env."""
 
+import tempfile
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -40,7 +42,8 @@ def acting_parameters(agent) -> list[torch.Tensor]:
 
 
 @pytest.mark.parametrize("name", SB3_AGENTS)
-def test_every_sb3_agent_learns_from_python_and_counts_its_pairs(name):
+def test_every_sb3_agent_learns_from_python_and_counts_its_pairs(name, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where SB3's logger makes folders
     counter = sb3_env(episode_steps=10, target_params=0.5)
     env = relax(counter, seed=0) if name in RELAXED else counter
     agent = make_agent(name, env, seed=0)
@@ -57,6 +60,7 @@ def test_every_sb3_agent_learns_from_python_and_counts_its_pairs(name):
     reported = env.unwrapped.task.architecture.cpu().numpy()
     np.testing.assert_array_equal(reported, mask)  # the budget rule steers on this mask
     assert env.unwrapped.lam != demo_config().lam  # ... and has moved lambda
+    assert not list(tmp_path.glob("SB3-*"))  # no SB3 log folder left in the temporary dir
 
 
 def test_a_truncation_step_resets_at_once_and_keeps_the_last_observation():

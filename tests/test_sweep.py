@@ -135,8 +135,13 @@ def test_frozen_searchers_get_the_policy_epochs_as_fine_tuning_and_ablations_dif
 
     task = demo_config()
     epochs = task.finetune_epochs + task.policy_epochs
-    for agent, joint in [("reinforce-plus", False), ("reinforce+frozen-search", False),
-                         ("reinforce-plus-no-frozen-search", True), ("reinforce-demo", True)]:  # fmt: skip
+    joint_training = {
+        "reinforce-plus": False,
+        "reinforce+frozen-search": False,
+        "reinforce-plus-no-frozen-search": True,
+        "reinforce-demo": True,
+    }
+    for agent, joint in joint_training.items():
         config = cell_config(task, Cell("embedded", agent, 0, 0.1), "b.pt")
         assert config.train_network is joint, agent
         assert (config.search_epochs if joint else 0) + config.tuning_epochs == epochs, agent
