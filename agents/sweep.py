@@ -30,6 +30,7 @@ from filelock import FileLock
 from tqdm import tqdm
 
 from agents.config import (
+    ADDED_LEVERS,
     AGENTS,
     BUDGETED,
     PAPER_INIT_WEIGHT,
@@ -39,6 +40,7 @@ from agents.config import (
     REFERENCES,
     CompressConfig,
     preset,
+    with_lever,
     without_lever,
 )
 from agents.curves import CURVE_COLUMNS
@@ -61,10 +63,15 @@ CONTESTANTS: dict[str, dict[str, Any]] = {
         f"reinforce-plus-no-{lever}": {"agent": "reinforce-plus", **without_lever(lever)}
         for lever in PRESET_LEVERS
     },
+    **{
+        f"reinforce-plus+{lever}": {"agent": "reinforce-plus", **with_lever(lever)}
+        for lever in ADDED_LEVERS
+    },
 }
 """Contestant name -> the run settings that make it (on top of the task's): every agent, the
 native agent with the demo's settings, paper mode with each improvement alone, and
-reinforce-plus with each of its improvements left out (the ablation)."""
+reinforce-plus with each of its improvements left out and each other one added (the
+ablation)."""
 NATIVE = "reinforce"
 """The contestant the others are compared with."""
 CELL_KEY = ("task", "agent", "seed", "target", "resource")

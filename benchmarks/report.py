@@ -27,7 +27,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from agents.config import PLUS_LEVERS, PRESET_LEVERS
+from agents.config import ADDED_LEVERS, PLUS_LEVERS, PRESET_LEVERS
 from agents.plots import save_figure
 from agents.results import ResultsCSV, SchemaError
 from agents.stats import bootstrap_ci, iqm, probability_of_improvement
@@ -51,8 +51,10 @@ ABLATION = (
     *(f"reinforce+{lever}" for lever in PLUS_LEVERS if lever != "fast-start"),
     "reinforce-plus",
     *(f"reinforce-plus-no-{lever}" for lever in PRESET_LEVERS),
+    *(f"reinforce-plus+{lever}" for lever in ADDED_LEVERS),
 )
-"""The ablation view: paper mode, each improvement alone, the preset, the preset less each."""
+"""The ablation view: paper mode, each improvement alone, the preset, the preset less each of
+its levers and with each other one."""
 VIEWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "leaderboard": (
         "Leaderboard",

@@ -130,7 +130,7 @@ def test_a_cell_that_cannot_run_is_reported_and_the_others_run(tmp_path):
 
 
 def test_frozen_searchers_get_the_policy_epochs_as_fine_tuning_and_ablations_differ_by_one_lever():
-    from agents.config import PLUS_LEVERS, PLUS_PRESET, PRESET_LEVERS
+    from agents.config import ADDED_LEVERS, PLUS_LEVERS, PLUS_PRESET, PRESET_LEVERS
     from agents.sweep import CONTESTANTS, Cell, cell_config
 
     task = demo_config()
@@ -150,6 +150,10 @@ def test_frozen_searchers_get_the_policy_epochs_as_fine_tuning_and_ablations_dif
         changed = {k for k in PLUS_PRESET if settings[k] != PLUS_PRESET[k]}
         assert changed == set(PLUS_LEVERS[lever]), lever
         assert all(settings[k] == getattr(type(task), k) for k in changed), lever
+    for lever in ADDED_LEVERS:
+        settings = CONTESTANTS[f"reinforce-plus+{lever}"]
+        assert settings == {"agent": "reinforce-plus", **PLUS_PRESET, **PLUS_LEVERS[lever]}
+        assert not set(PLUS_LEVERS[lever]) & set(PLUS_PRESET), lever
 
 
 def test_a_frozen_network_cannot_hand_search_epochs_to_fine_tuning():
