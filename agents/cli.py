@@ -262,7 +262,7 @@ def compress_command(
     demo: bool, out: str | None, resume: str | None, wandb: bool, progress: bool, **given: Any
 ) -> int:
     """`decore compress` / `decore demo`: run or resume the pipeline, print the summary."""
-    from agents.config import CompressConfig, demo_config, preset
+    from agents.config import CompressConfig, demo_config, frozen_finetune_epochs, preset
     from agents.pipeline import compress
     from agents.runs import default_run_dir, saved_config
 
@@ -274,6 +274,16 @@ def compress_command(
             base = demo_config() if demo else CompressConfig()
             base = dataclasses.replace(base, **preset(given.get("agent", base.agent)))
         config = dataclasses.replace(base, **given)
+        if (
+            resume is None
+            and base.train_network is False
+            and not {
+                "train_network",
+                "finetune_epochs",
+            }
+            & set(given)
+        ):  # a preset froze the network: its epochs go to fine-tuning
+            config = dataclasses.replace(config, finetune_epochs=frozen_finetune_epochs(config))
         if resume is None:
             out = out or str(default_run_dir(config.model, config.dataset))
         elif out is not None and Path(out).resolve() != Path(resume).resolve():

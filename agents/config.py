@@ -83,7 +83,7 @@ class CompressConfig(TaskSpec):
     search_share: float = setting(
         1.0,
         "share of the policy epochs the agent searches; the rest fine-tune the pruned network "
-        "(same network-training epochs, fewer pairs; not in paper)",
+        "(same network-training epochs, fewer pairs; with joint training only; not in paper)",
     )
     finetune_epochs: int = setting(40, "epochs of fine-tuning the pruned network")
     finetune_lr: float = setting(0.01, "peak SGD learning rate of fine-tuning (one-cycle)")
@@ -202,14 +202,13 @@ paper):
   third of the pairs.
 
 The ablation of benchmarks/README.md measures each alone on paper mode, each left out of the
-preset, and each left-out one added to it."""
+preset, and the left-out ones that fit added to it."""
 PRESET_LEVERS = ("fast-start", "reward-norm", "budget-final", "frozen-search")
-"""The levers of ``--agent reinforce-plus``: those that showed a gain in the ablation.
-``distill`` lost when tuned (seeds 100 and 101); ``l1-prior`` was in the preset until its
-ablation on the reported seeds showed no gain (98.30 without it, 98.24 with it, IQM of 5
-seeds); ``early-settle`` needs joint training, which ``frozen-search`` replaces."""
+"""The levers of ``--agent reinforce-plus``, chosen as benchmarks/README.md says (the tuning
+table, and the L1 prior's removal after its leave-one-out ablation)."""
 ADDED_LEVERS = ("l1-prior", "distill")
-"""Levers left out of the preset that the ablation adds back to it, one at a time."""
+"""Levers left out of the preset that the ablation adds back to it, one at a time
+(``early-settle`` needs joint training, which ``frozen-search`` replaces)."""
 PLUS_PRESET: dict[str, Any] = {
     k: v for lever in PRESET_LEVERS for k, v in PLUS_LEVERS[lever].items()
 }
@@ -217,13 +216,22 @@ PLUS_PRESET: dict[str, Any] = {
 
 
 def without_lever(lever: str) -> dict[str, Any]:
-    """The reinforce-plus settings with ``lever`` back at its paper-mode defaults."""
-    return PLUS_PRESET | {name: getattr(CompressConfig, name) for name in PLUS_LEVERS[lever]}
+    """The reinforce-plus settings with ``lever`` back at the run's defaults (paper mode)."""
+    defaults = {f.name: f.default for f in fields(CompressConfig)}
+    return PLUS_PRESET | {name: defaults[name] for name in PLUS_LEVERS[lever]}
 
 
 def with_lever(lever: str) -> dict[str, Any]:
     """The reinforce-plus settings with ``lever`` added."""
     return PLUS_PRESET | PLUS_LEVERS[lever]
+
+
+def frozen_finetune_epochs(config: CompressConfig) -> int:
+    """Fine-tuning epochs that give a search on the frozen network as many network-training
+    epochs as joint training gets: the policy epochs plus the fine-tuning ones (the
+    benchmark's protocol; ``decore compress`` applies it when a preset freezes the network
+    and ``--finetune-epochs`` is not given)."""
+    return config.finetune_epochs + config.policy_epochs
 
 
 def preset(agent: str) -> dict[str, Any]:

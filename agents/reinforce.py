@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from agents.config import FINAL_ARCHITECTURES, PAPER_INIT_WEIGHT, PAPER_LR
 from agents.targets import drop_until
-from decore_env.budget import wrapped_budget
+from decore_env.budget import budget_target
 from decore_env.files import atomic_save, read_tensors
 from decore_env.gates import ChannelGates
 from decore_env.importance import channel_l1, rank_in_group
@@ -173,7 +173,7 @@ class DecoreAgent:
         """The final architecture, ``predict(deterministic=True)``: :meth:`final_mask`, or
         with ``final_architecture="budget"`` the channels of highest keep probability that
         meet the env's budget target (within 2% from below)."""
-        budget = wrapped_budget(self.env)
+        budget = budget_target(self.env)
         if self.config.final_architecture == "threshold" or budget is None:
             return self.final_mask()
         resource, target = budget

@@ -20,6 +20,7 @@ those in :data:`SETTINGS`, each with its reason. stable-baselines3 is imported h
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import gymnasium as gym
@@ -29,7 +30,7 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.logger import HumanOutputFormat, Logger
 from stable_baselines3.common.noise import NormalActionNoise, VectorizedActionNoise
 
 from agents.config import RELAXED, SB3_AGENTS
@@ -148,8 +149,8 @@ class SB3Agent(MaskAgent):
             kwargs["action_noise"] = td3_noise(space, getattr(env, "num_envs", 1))
         seed32 = derive_seed(seed, "actions") % 2**32
         self.model = ALGORITHMS[name](env=vec_env, seed=seed32, device="cpu", **kwargs)
-        if "tensorboard_log" not in kwargs:
-            self.model.set_logger(quiet_logger())
+        if kwargs.get("tensorboard_log") is None:
+            self.model.set_logger(quiet_logger(kwargs.get("verbose", 0)))
         self.pairs_per_step = env.unwrapped.task.core.loader.batch_size
         """Scored (mask, image) pairs per step of ``env`` (N masks)."""
         self.num_timesteps = 0
@@ -179,10 +180,11 @@ class SB3Agent(MaskAgent):
         return {"policy": self.model.policy.state_dict()}
 
 
-def quiet_logger() -> Logger:
-    """An SB3 logger that writes nothing: SB3's default one makes an empty folder in the
-    temporary directory on every ``learn``, and our progress and W&B logs are the pipeline's."""
-    return Logger(folder=None, output_formats=[])
+def quiet_logger(verbose: int = 0) -> Logger:
+    """An SB3 logger without a folder (SB3's default makes an empty one in the temporary
+    directory on every ``learn``): standard output at ``verbose`` >= 1, else nothing (the
+    pipeline has its own progress and W&B logs)."""
+    return Logger(folder=None, output_formats=[HumanOutputFormat(sys.stdout)] if verbose else [])
 
 
 def td3_noise(space: spaces.Box, num_envs: int) -> VectorizedActionNoise:

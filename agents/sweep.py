@@ -39,6 +39,7 @@ from agents.config import (
     PRESET_LEVERS,
     REFERENCES,
     CompressConfig,
+    frozen_finetune_epochs,
     preset,
     with_lever,
     without_lever,
@@ -145,10 +146,7 @@ def cell_config(task: CompressConfig, cell: Cell, checkpoint: str | Path) -> Com
     budget target, the contestant's settings, the protocol's epochs)."""
     settings = dict(CONTESTANTS[cell.agent])
     if not trains_network(cell.agent):
-        settings |= {
-            "train_network": False,
-            "finetune_epochs": task.finetune_epochs + task.policy_epochs,
-        }
+        settings |= {"train_network": False, "finetune_epochs": frozen_finetune_epochs(task)}
     return replace(
         task,
         seed=cell.seed,

@@ -88,15 +88,14 @@ def read_rows(csv_path: Path) -> tuple[Rows, Rows]:
     return rows, list(last.values())
 
 
-def check_one_commit(rows: Rows) -> str:
-    """The one commit of ``rows``; :class:`MixedCommits` names them otherwise."""
+def check_one_commit(rows: Rows) -> None:
+    """Refuse ``rows`` of more than one commit (:class:`MixedCommits` names them)."""
     commits = sorted({r["commit"] for r in rows})
     if len(commits) > 1:
         raise MixedCommits(
             f"rows come from {len(commits)} commits ({', '.join(c[:10] for c in commits)}); "
             "rerun the old cells at one commit, or pass --allow-mixed-commits"
         )
-    return commits[0] if commits else ""
 
 
 def commits_label(rows: Rows) -> str:

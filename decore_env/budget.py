@@ -158,7 +158,7 @@ class VectorBudgetWrapper(gym.vector.VectorWrapper):
         return obs, rewards, terminations, truncations, infos
 
 
-def wrapped_budget(env: Any) -> tuple[str, float] | None:
+def budget_target(env: Any) -> tuple[str, float] | None:
     """(resource, target) of the outermost budget wrapper around ``env``, else the budget of
     its task's spec (None when neither sets one): the target an agent's final architecture
     meets, whether ``gym.make`` added the wrapper or the user did."""
@@ -167,7 +167,8 @@ def wrapped_budget(env: Any) -> tuple[str, float] | None:
         if isinstance(layer, BudgetWrapper | VectorBudgetWrapper):
             return layer.follow.resource, layer.controller.target
         layer = getattr(layer, "env", None)
-    return env.unwrapped.task_spec.budget
+    spec = getattr(env.unwrapped, "task_spec", None)
+    return None if spec is None else spec.budget
 
 
 def architecture_kept(task: Any, info: dict, resource: str) -> Tensor:
