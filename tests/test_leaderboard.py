@@ -115,5 +115,6 @@ def test_the_committed_leaderboard_is_what_its_csv_renders(tmp_path):
         pytest.skip("no committed leaderboard rows")
     report = _report()
     for name, (title, agents) in report.VIEWS.items():
-        fresh = report.render(results / "leaderboard.csv", tmp_path, False, title, agents, name)
+        # the committed rows come from two commits (benchmarks/README.md says why)
+        fresh = report.render(results / "leaderboard.csv", tmp_path, True, title, agents, name)
         assert fresh.read_text() == (results / f"{name}.md").read_text(), name
