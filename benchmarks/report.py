@@ -7,10 +7,11 @@ on a seed. A row whose kept fraction is more than 2% (relative) off the target i
 with what it reached, never dropped. Plots: accuracy vs params kept (Pareto) and learning
 curves (median and interquartile range over seeds), as PNG beside the markdown.
 
-Rows must come from one commit (the committed leaderboard is one code version); pass
---allow-mixed-commits to render rows of several.
+Rows must come from one commit unless --allow-mixed-commits is given; the header then names
+each commit with its contestants (the committed rows come from two, benchmarks/README.md says
+why).
 
-    python benchmarks/report.py                       # benchmarks/results/leaderboard.*
+    python benchmarks/report.py --allow-mixed-commits  # benchmarks/results/*.md, PNGs
     python benchmarks/report.py --csv other.csv --out-dir /tmp/board
 """
 
@@ -220,10 +221,11 @@ def main_targets(rows: Rows) -> list[tuple[str, str, str]]:
 
 
 def render_markdown(rows: Rows, png_names: Sequence[str], title: str, csv_name: str) -> str:
+    mixed = " --allow-mixed-commits" if len({r["commit"] for r in rows}) > 1 else ""
     lines = [
         f"# {title}",
         "",
-        f"Rendered by `python benchmarks/report.py` from {csv_name} "
+        f"Rendered by `python benchmarks/report.py{mixed}` from {csv_name} "
         f"({commits_label(rows)}). IQM = interquartile mean over seeds; intervals "
         "are 95% percentile bootstrap intervals (2,000 resamples, seeded); P(beats "
         f"{NATIVE}) = probability that a seed of the agent ends more accurate than a seed of "
