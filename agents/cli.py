@@ -274,15 +274,9 @@ def compress_command(
             base = demo_config() if demo else CompressConfig()
             base = dataclasses.replace(base, **preset(given.get("agent", base.agent)))
         config = dataclasses.replace(base, **given)
-        if (
-            resume is None
-            and base.train_network is False
-            and not {
-                "train_network",
-                "finetune_epochs",
-            }
-            & set(given)
-        ):  # a preset froze the network: its epochs go to fine-tuning
+        preset_froze = resume is None and base.train_network is False
+        if preset_froze and given.keys().isdisjoint({"train_network", "finetune_epochs"}):
+            # the policy epochs do not train the network: they go to fine-tuning
             config = dataclasses.replace(config, finetune_epochs=frozen_finetune_epochs(config))
         if resume is None:
             out = out or str(default_run_dir(config.model, config.dataset))

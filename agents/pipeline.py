@@ -272,7 +272,7 @@ class _Run:
         policy = self.policy(checkpoint, tracker)
 
         start = time.perf_counter()
-        trained = policy.base.core.model.eval()  # jointly trained with the agents
+        trained = policy.base.core.model.eval()  # jointly trained, or the frozen baseline
         gates = policy.base.core.gates
         keep = connected_keep(
             gates.split(policy.architecture()), gates.groups, gates.channel_agents, trained

@@ -161,7 +161,7 @@ def grid(
     tasks: Iterable[str], agents: Iterable[str], seeds: Iterable[int], targets: Iterable[float]
 ) -> list[Cell]:
     """Every cell of the grid, contestants checked."""
-    agents = list(dict.fromkeys(agents))
+    agents = list(agents)
     unknown = [a for a in agents if a not in CONTESTANTS]
     if unknown:
         raise SweepError(f"unknown agents {unknown}; known: {', '.join(CONTESTANTS)}")
