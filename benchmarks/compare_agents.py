@@ -1,7 +1,7 @@
 """Compare agents on compression: a grid task x agent x seed x target, one CSV row per cell.
 
 The protocol (same baseline per seed, same pair budget, same network-training epochs, same
-target) is in benchmarks/README.md and :mod:`agents.sweep`. Rows go to --csv (default
+target) is in benchmarks/README.md and :mod:`agents.bench.sweep`. Rows go to --csv (default
 benchmarks/results/leaderboard.csv) and its learning curves beside it; a cell whose row exists
 is skipped, so rerunning the same command resumes an interrupted sweep. Render the leaderboard
 with benchmarks/report.py.
@@ -19,15 +19,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # the LeNet-5 / MNIST task's settings
-
-from lenet_mnist import DEFAULT_RAW, LENET_MNIST, prepare_mnist  # noqa: E402
-
-from agents.config import CompressConfig, demo_config  # noqa: E402
-from agents.report import command_line  # noqa: E402
-from agents.results import SchemaError  # noqa: E402
-from agents.sweep import (  # noqa: E402
+from agents.bench.results import SchemaError
+from agents.bench.sweep import (
     CONTESTANTS,
     SweepError,
     follower_cells,
@@ -35,6 +28,11 @@ from agents.sweep import (  # noqa: E402
     open_tables,
     run_grid,
 )
+from agents.bench.tasks import LENET_MNIST, MNIST_RAW, prepare_mnist
+from agents.run.config import CompressConfig, demo_config
+from agents.run.summary import command_line
+
+HERE = Path(__file__).resolve().parent
 
 DEFAULT_TARGET = 0.1
 """Params fraction kept: the leaderboard's target (about the demo's reached compression)."""
@@ -61,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--targets", type=float, nargs="+", default=[DEFAULT_TARGET])
     parser.add_argument("--csv", type=Path, default=HERE / "results" / "leaderboard.csv")
     parser.add_argument("--work-dir", type=Path, default=HERE / ".runs" / "compare")
-    parser.add_argument("--mnist-raw", type=Path, default=DEFAULT_RAW)
+    parser.add_argument("--mnist-raw", type=Path, default=MNIST_RAW)
     parser.add_argument("--data-root", type=Path, default=HERE / ".data")
     parser.add_argument(
         "--ray",

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
-import shutil
 import statistics
 import sys
 import time
@@ -24,34 +22,14 @@ from pathlib import Path
 
 import torch
 
-from agents.config import CompressConfig
-from agents.pipeline import compress
-from agents.report import command_line, hardware_info, versions
+from agents.bench.tasks import LENET_MNIST, MNIST_RAW, prepare_mnist
+from agents.run.config import CompressConfig
+from agents.run.pipeline import compress
+from agents.run.summary import command_line, hardware_info, versions
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 CSV_PATH = RESULTS / "lenet_mnist.csv"
-DEFAULT_RAW = HERE.parents[1] / "shared" / "data" / "MNIST" / "raw"
-
-LENET_MNIST = CompressConfig(
-    model="lenet5",
-    dataset="mnist",
-    baseline_epochs=10,
-    baseline_lr=0.05,
-    lam=4.0,
-    agent_lr=0.1,
-    init_weight=3.0,
-    policy_epochs=15,
-    finetune_epochs=5,
-    finetune_lr=0.02,
-    device="auto",
-)
-"""lambda 4 (dropping pays above 80% training accuracy), agent lr 0.1 from w = 3 so agents
-decide within the 15 policy epochs (by then the keep probabilities have saturated: 25 epochs
-gave the same mask); the rest follows the paper (batch 256, per-sample masks, joint
-training, Adam). Measured on seed 0 with one shared baseline: lambda 10 / lr 0.05 gave 8.1x,
-lambda 6 / lr 0.1 gave 10.0x, lambda 4 / lr 0.1 gave 12.5x, each at -0.3 to -0.4 points."""
-
 FIELDS = [
     "name",
     "seed",
@@ -72,25 +50,6 @@ FIELDS = [
     "versions",
     "command",
 ]
-
-
-def prepare_mnist(raw: Path, root: Path) -> Path:
-    """Gunzip the idx files where torchvision's MNIST finds them (no download).
-
-    Unpacked, because a recompressed .gz fails torchvision's checksum and it would try to
-    download instead.
-    """
-    files = sorted(raw.glob("*-ubyte.gz"))
-    if len(files) < 4:
-        sys.exit(f"error: MNIST idx files not found in {raw}; pass --mnist-raw DIR")
-    target = root / "MNIST" / "raw"
-    target.mkdir(parents=True, exist_ok=True)
-    for f in files:
-        unpacked = target / f.name.removesuffix(".gz")
-        if not unpacked.exists():
-            with gzip.open(f) as src, unpacked.open("wb") as dst:
-                shutil.copyfileobj(src, dst)
-    return root
 
 
 def run_one(config: CompressConfig, name: str, runs_dir: Path, command: str) -> dict:
@@ -211,7 +170,7 @@ def main() -> None:
         default=[],
         help="run budget mode with these kept-params targets instead of lambda runs",
     )
-    parser.add_argument("--mnist-raw", type=Path, default=DEFAULT_RAW)
+    parser.add_argument("--mnist-raw", type=Path, default=MNIST_RAW)
     parser.add_argument("--data-root", type=Path, default=HERE / ".data")
     parser.add_argument("--runs", type=Path, default=HERE / ".runs")
     parser.add_argument("--threads", type=int, default=2)

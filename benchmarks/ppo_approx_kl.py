@@ -6,7 +6,7 @@ n = 4,736 (VGG16-BN's agents), with the Bernoulli log-prob scaled three ways:
 
 - sum: SB3's ``BernoulliDistribution``, the sum over the n bits;
 - mean: the sum / n;
-- sqrt: the sum / sqrt(n), :class:`agents.sb3_policy.ScaledBernoulliPolicy`.
+- sqrt: the sum / sqrt(n), :class:`agents.sb3.policy.ScaledBernoulliPolicy`.
 
 Per row: the approx-KL PPO logs and the true mean per-agent KL between the policy before and
 after the update (averaged over random observations), each averaged over ``--seeds``, and
@@ -31,8 +31,8 @@ import torch
 from gymnasium import spaces
 from stable_baselines3 import PPO
 
-from agents.report import command_line, hardware_info, versions
-from agents.sb3_policy import ScaledBernoulliDistribution, ScaledBernoulliPolicy
+from agents.run.summary import command_line, hardware_info, versions
+from agents.sb3.policy import ScaledBernoulliDistribution, ScaledBernoulliPolicy
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EPISODE = 16

@@ -1,7 +1,7 @@
 """The leaderboard: per task and target, one row per agent, from the sweep's CSV rows.
 
 Accuracy after fine-tuning and params kept are interquartile means over seeds with 95%
-bootstrap intervals (agents.stats, seeded: the markdown is the same byte for byte each time
+bootstrap intervals (agents.bench.stats, seeded: the markdown is the same byte for byte each time
 it is rendered from the same CSV), plus each agent's probability of beating the native agent
 on a seed. A row whose kept fraction is more than 2% (relative) off the target is flagged
 with what it reached, never dropped. Plots: accuracy vs params kept (Pareto) and learning
@@ -28,11 +28,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from agents.config import ADDED_LEVERS, PLUS_LEVERS, PRESET_LEVERS
-from agents.plots import save_figure
-from agents.results import ResultsCSV, SchemaError
-from agents.stats import bootstrap_ci, iqm, probability_of_improvement
-from agents.sweep import (
+from agents.bench.results import ResultsCSV, SchemaError
+from agents.bench.stats import bootstrap_ci, iqm, probability_of_improvement
+from agents.bench.sweep import (
     CELL_KEY,
     CONTESTANTS,
     CURVE_TABLE_COLUMNS,
@@ -41,6 +39,8 @@ from agents.sweep import (
     follow_target,
     is_rl,
 )
+from agents.run.config import ADDED_LEVERS, PLUS_LEVERS, PRESET_LEVERS
+from agents.run.plots import save_figure
 
 HERE = Path(__file__).resolve().parent
 

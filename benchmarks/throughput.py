@@ -36,7 +36,6 @@ average when its model and batch started.
 from __future__ import annotations
 
 import argparse
-import copy
 import itertools
 import math
 import os
@@ -55,14 +54,16 @@ from torch import nn
 from tqdm import tqdm
 
 import decore_env  # noqa: F401  (registers the env ids)
-from agents.reinforce import DecoreAgent, ReinforceConfig, reinforce_loss
-from agents.report import VERSION_KEYS, command_line, hardware_info, versions
-from agents.results import ResultsCSV
+from agents.bench.results import ResultsCSV
+from agents.native.reinforce import DecoreAgent, ReinforceConfig, reinforce_loss
+from agents.run.summary import VERSION_KEYS, command_line, hardware_info, versions
 from decore_env import models
-from decore_env.data import DataSplits
-from decore_env.files import resolve_device
-from decore_env.spec import TaskSpec
-from decore_env.training import autocast, tune_for
+from decore_env.common.files import resolve_device
+from decore_env.common.modes import autocast, tune_for
+from decore_env.data.splits import DataSplits
+from decore_env.envs.vector import DecoreCompressVectorEnv
+from decore_env.task.build import CompressionTask, build_task
+from decore_env.task.spec import TaskSpec
 
 ENV_ID = "DecoreCompress-v0"
 RESULTS = Path(__file__).resolve().parent / "results" / "throughput.csv"
@@ -144,13 +145,29 @@ def random_splits(model: str, batch: int) -> DataSplits:
     )
 
 
-def bare_core_update(agent: DecoreAgent) -> None:
-    """``agent.train_step`` without the env: sample, score on the core, one Adam step."""
-    core = agent.base.core
+def vector_task(spec: TaskSpec, n_masks: int) -> CompressionTask:
+    """The task of the native vector env with ``n_masks`` sub-envs, built here so that the
+    bare-core rows can drive it below the env."""
+    return build_task(replace(spec, batch_size=n_masks * spec.samples_per_mask), n_masks)
+
+
+def task_agent(spec: TaskSpec, n_masks: int) -> tuple[DecoreAgent, CompressionTask]:
+    """A paper-mode agent on the native vector env over a task this benchmark built, and that
+    task: the bare-core rows drive the task below the env."""
+    task = vector_task(spec, n_masks)
+    env = DecoreCompressVectorEnv.over(task, tensors=True)
+    env.reset(seed=0)
+    return DecoreAgent(env, ReinforceConfig()), task
+
+
+def bare_core_update(agent: DecoreAgent, task: CompressionTask) -> None:
+    """``agent.train_step`` without the env: sample, score on the env's task core, one Adam
+    step."""
+    core = task.core
     p = torch.sigmoid(agent.weights.detach())
     actions = torch.bernoulli(p.expand(core.loader.batch_size, -1), generator=agent.generator)
     scored = core.step(actions.bool())
-    loss = reinforce_loss(agent.weights, actions, scored.group_rewards, core.group_of_agent)
+    loss = reinforce_loss(agent.weights, actions, scored.group_rewards, agent.group_of_agent)
     agent.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     agent.optimizer.step()
@@ -196,13 +213,12 @@ def _masks(rng: np.random.Generator, shape: tuple[int, ...]) -> Callable[[], np.
 
 def _env_rows(spec: TaskSpec, batch: int) -> dict[str, Measurement]:
     """masked_forward, env_native and env_sync on a frozen task with observations."""
-    native = gym.make_vec(
-        ENV_ID, num_envs=batch, vectorization_mode="vector_entry_point", spec=spec
-    )
+    task = vector_task(spec, batch)
+    native = DecoreCompressVectorEnv.over(task)
     native.reset(seed=0)
     rng = np.random.default_rng(0)
     next_mask = _masks(rng, native.action_space.shape)
-    core = native.unwrapped.core
+    core = task.core
     images, _ = core.loader.next_batch()
     mask = torch.from_numpy(next_mask()).to(core.device).bool()
 
@@ -211,12 +227,10 @@ def _env_rows(spec: TaskSpec, batch: int) -> dict[str, Measurement]:
         core.model.eval()
         core.forward(images, mask)
 
-    # Copies of one single env share its read-only data set (the memo maps it to itself).
-    proto = gym.make(ENV_ID, spec=replace(spec, batch_size=1, compile=False))
-    loader = proto.unwrapped.core.loader
-    memo = {id(loader.x): loader.x, id(loader.y): loader.y}
+    # Single envs of one image each share the spec's data set (built once, read-only).
+    single = replace(spec, batch_size=1, compile=False)
     n = min(batch, SYNC_ENVS)
-    sync = gym.vector.SyncVectorEnv([lambda: copy.deepcopy(proto, dict(memo)) for _ in range(n)])
+    sync = gym.vector.SyncVectorEnv([lambda: gym.make(ENV_ID, spec=single) for _ in range(n)])
     sync.reset(seed=0)
     next_sync_mask = _masks(rng, sync.action_space.shape)
     compiled = lambda: core.forward.compiled  # noqa: E731
@@ -229,15 +243,11 @@ def _env_rows(spec: TaskSpec, batch: int) -> dict[str, Measurement]:
 
 def _policy_rows(spec: TaskSpec, batch: int) -> dict[str, Measurement]:
     """policy_step through the native vector env, policy_step_core on the bare core."""
-    env = gym.make_vec(
-        ENV_ID, num_envs=batch, vectorization_mode="vector_entry_point", spec=spec, tensors=True
-    )
-    env.reset(seed=0)
-    agent = DecoreAgent(env, ReinforceConfig())
-    compiled = lambda: agent.base.core.forward.compiled  # noqa: E731
+    agent, task = task_agent(spec, batch)
+    compiled = lambda: task.core.forward.compiled  # noqa: E731
     return {
         "policy_step": Measurement(agent.train_step, batch, compiled),
-        "policy_step_core": Measurement(lambda: bare_core_update(agent), batch, compiled),
+        "policy_step_core": Measurement(lambda: bare_core_update(agent, task), batch, compiled),
     }
 
 

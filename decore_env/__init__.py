@@ -3,15 +3,45 @@
 Importing the package registers ``DecoreCompress-v0`` (the default task: LeNet-5 on the
 embedded MNIST subset), its alias ``DecoreCompressLeNet-v0``, the layer-wise
 ``DecoreCompressLayerwise-v0`` and the paper's task ids
-(:data:`decore_env.tasks.TASKS`); the env modules (and torch) load only when an env is made,
-so ``import decore_env`` stays fast.
+(:data:`decore_env.envs.registry.TASKS`); the env modules (and torch) load only when an env is
+made, so ``import decore_env`` stays fast.
+
+The names users reach for most are importable from here (``from decore_env import TaskSpec,
+ChannelGates, prune``); each loads its module on first use. The layers, bottom up:
+``common`` (files, checks, seeds), ``data``, ``models``, ``channels`` (grouping, masks, cost,
+surgery), ``training``, ``task`` (spec, weights, the scoring core) and ``envs`` (the Gymnasium
+surface).
 """
+
+import importlib
+from typing import Any
 
 import gymnasium as gym
 
-from decore_env.tasks import TASKS
+from decore_env.envs.registry import TASKS
 
 __version__ = "0.1.0"
+
+PUBLIC = {
+    "TaskSpec": "decore_env.task.spec",
+    "create": "decore_env.models",
+    "channel_groups": "decore_env.channels.tracing",
+    "ChannelGates": "decore_env.channels.gates",
+    "prune": "decore_env.channels.surgery",
+    "load_pruned": "decore_env.channels.surgery",
+    "save_pruned": "decore_env.channels.surgery",
+    "count": "decore_env.training.metrics",
+    "relax": "decore_env.envs.relaxation",
+}
+"""Public name -> the module that defines it."""
+__all__ = ["TASKS", "__version__", *PUBLIC]
+
+
+def __getattr__(name: str) -> Any:
+    if name in PUBLIC:
+        return getattr(importlib.import_module(PUBLIC[name]), name)
+    raise AttributeError(f"module 'decore_env' has no attribute {name!r}")
+
 
 for _task_id, _task in TASKS.items():
     gym.register(

@@ -1,11 +1,12 @@
 """Regenerate README.md's table of supported and refused torchvision models.
 
-Runs, for every torchvision classification model but the vision transformers, the same check
-as ``tests/test_torchvision_models.py`` (it imports ``tests/equivalence.py``): channel groups,
-one random keep mask, masked output == pruned output within 1e-4 and predicted params/MACs ==
-the pruned network's; or the UnsupportedLayerError that names the refused layer. The table is
-written between the README's ``supported-models`` markers. Run from the repository root
-(about 15 minutes on one CPU core, a few GB of memory for the largest RegNet):
+Runs, for every torchvision classification model but the vision transformers, the check of
+:mod:`decore_env.channels.equivalence` (as ``tests/test_torchvision_models.py`` does): channel
+groups, one random keep mask, masked output == pruned output within 1e-4 and predicted
+params/MACs == the pruned network's; or the UnsupportedLayerError that names the refused
+layer. The table is written between the README's ``supported-models`` markers. Run from the
+repository root (about 15 minutes on one CPU core, a few GB of memory for the largest
+RegNet):
 
     python scripts/supported_models.py
 """
@@ -13,18 +14,15 @@ written between the README's ``supported-models`` markers. Run from the reposito
 from __future__ import annotations
 
 import argparse
-import sys
 import warnings
 from pathlib import Path
 
 import torch
 import torchvision
 
+from decore_env.channels.equivalence import Outcome, check_torchvision, torchvision_names
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from equivalence import Outcome, check_torchvision, torchvision_names  # noqa: E402
-
 README = ROOT / "README.md"
 START, END = "<!-- supported-models:start -->", "<!-- supported-models:end -->"
 

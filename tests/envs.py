@@ -33,7 +33,7 @@ class PairCounter(gym.vector.VectorWrapper):
     def step(self, actions):
         out = self.env.step(actions)
         if "accuracy" in out[-1]:  # an autoreset step scores nothing
-            self.pairs += len(out[-1]["accuracy"]) * self.env.unwrapped.task.samples_per_mask
+            self.pairs += len(out[-1]["accuracy"]) * self.env.unwrapped.samples_per_mask
         return out
 
 

@@ -11,11 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from agents.cli import main
-from agents.config import demo_config
+from agents.run.cli import main
+from agents.run.config import demo_config
 from decore_env import models
-from decore_env.gates import ChannelGates
-from decore_env.surgery import connected_keep, prune, save_pruned
+from decore_env.channels.gates import ChannelGates
+from decore_env.channels.surgery import connected_keep, prune, save_pruned
 
 TINY = ["--baseline-epochs", "1", "--policy-epochs", "1", "--finetune-epochs", "0"]
 
@@ -157,7 +157,7 @@ def test_bad_input_is_one_line_and_leaves_nothing(world, capsys, case):
 
 def test_bad_input_from_the_console_script_is_one_line_without_traceback(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "agents.cli", "demo", "--lam", "1e39", "--out", "run"],
+        [sys.executable, "-m", "agents.run.cli", "demo", "--lam", "1e39", "--out", "run"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

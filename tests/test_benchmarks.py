@@ -6,21 +6,17 @@ import pytest
 import torch
 from envs import agent_env, load_benchmark
 
-from agents.reinforce import DecoreAgent, ReinforceConfig
-
-
-def _agent() -> DecoreAgent:
-    return DecoreAgent(agent_env(32), ReinforceConfig(lr=0.1, init_weight=1.0))
-
 
 def test_the_bare_core_update_is_the_agents_update_without_the_env():
     """So that the policy_step_core row compares the same work."""
     bench = load_benchmark("throughput")
-    through_env, on_core = _agent(), _agent()
+    spec = agent_env(32).unwrapped.task_spec
+    (through_env, _), (on_core, task) = (bench.task_agent(spec, 32) for _ in range(2))
     for _ in range(3):
         through_env.train_step()
-        bench.bare_core_update(on_core)
+        bench.bare_core_update(on_core, task)
     assert torch.equal(through_env.weights, on_core.weights)
+    assert not torch.equal(through_env.weights, torch.full_like(on_core.weights, 6.9))
 
 
 def test_throughput_writes_one_row_per_measurement_with_its_ratio(tmp_path, capsys):

@@ -9,9 +9,9 @@ import torch
 from envs import agent_env
 
 import decore_env  # noqa: F401  (registers the envs)
-from agents.reinforce import DecoreAgent, ReinforceConfig
-from agents.sb3 import ReportArchitecture
-from decore_env.budget import LAM_RANGE, LambdaController, VectorBudgetWrapper
+from agents.native.reinforce import DecoreAgent, ReinforceConfig
+from agents.sb3.adapter import ReportArchitecture
+from decore_env.envs.budget import LAM_RANGE, LambdaController, VectorBudgetWrapper
 
 N_AGENTS = 226
 
@@ -88,7 +88,7 @@ def test_budget_wrappers_steer_on_the_masks_played_until_an_architecture_is_repo
 
 
 def _kept_params(env, mask) -> float:
-    gates = env.unwrapped.core.gates
+    gates = env.unwrapped.gates
     return float(gates.cost(torch.as_tensor(mask))[0][0]) / gates.full_cost["params"]
 
 
@@ -149,7 +149,7 @@ def test_a2c_in_the_budget_wrapper_ends_nearer_the_target_than_without_it():
     towards 0.3 params kept; at the default lambda it keeps more (seeds 0 to 2 in the
     README's budget-mode section)."""
     pytest.importorskip("stable_baselines3")
-    from agents.sb3 import SB3Agent
+    from agents.sb3.adapter import SB3Agent
 
     kept = {}
     for wrapped in (False, True):

@@ -8,14 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from decore_env.data import (
-    DATASET_NAMES,
-    Augment,
-    DatasetError,
-    TensorLoader,
-    default_augment,
-    load_dataset,
-)
+from decore_env.data.loader import Augment, TensorLoader, default_augment
+from decore_env.data.sets import DATASET_NAMES, load_dataset
+from decore_env.data.splits import DatasetError
 
 RAW = ((0.0,), (1 / 255,))  # mean/std that make the loader return the raw pixel values
 

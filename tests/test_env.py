@@ -14,11 +14,12 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 import decore_env  # noqa: F401  (registers the envs)
-from decore_env.checks import MAX_LAM
-from decore_env.env import DecoreCompressEnv
-from decore_env.metrics import count_params
-from decore_env.spec import DEFAULT_LAM, TaskSpec
-from decore_env.weights import MissingWeightsError, embedded_data
+from decore_env.common.checks import MAX_LAM
+from decore_env.envs.env import DecoreCompressEnv
+from decore_env.task.defaults import DEFAULT_LAM
+from decore_env.task.spec import TaskSpec
+from decore_env.task.weights import MissingWeightsError, embedded_data
+from decore_env.training.metrics import count_params
 
 N_AGENTS = 226  # LeNet-5: conv 6, conv 16, fc 120, fc 84
 
@@ -70,14 +71,14 @@ def test_identically_seeded_rollouts_are_identical(train_network):
 def test_reset_without_seed_keeps_trained_weights_and_seeded_reset_restores_them():
     env = make(train_network=True)
     env.reset(seed=0)
-    initial = {k: v.clone() for k, v in env.core.model.state_dict().items()}
+    initial = {k: v.clone() for k, v in env.task.core.model.state_dict().items()}
     for _ in range(3):
         env.step(half_mask())
     env.reset()
-    kept = env.core.model.state_dict()
+    kept = env.task.core.model.state_dict()
     assert any(not torch.equal(initial[k], kept[k]) for k in initial)
     env.reset(seed=0)
-    restored = env.core.model.state_dict()
+    restored = env.task.core.model.state_dict()
     assert all(torch.equal(initial[k], restored[k]) for k in initial)
 
 
@@ -85,12 +86,12 @@ def test_reward_is_the_papers_reward_summed_over_groups_and_averaged_over_the_ba
     env = make(lam=20.0)
     env.reset(seed=3)
     mask = half_mask(1)
-    loader = env.core.loader
+    loader = env.task.core.loader
     state = loader.state_dict()
     images, labels = loader.next_batch()
     loader.load_state_dict(state)
-    with torch.no_grad(), env.core.gates.masked(torch.as_tensor(mask, dtype=torch.float32)):
-        correct = env.core.model.eval()(images).argmax(1) == labels
+    with torch.no_grad(), env.task.core.gates.masked(torch.as_tensor(mask, dtype=torch.float32)):
+        correct = env.task.core.model.eval()(images).argmax(1) == labels
     sizes = [g.size for g in env.groups]
     dropped = np.array([(1 - part).sum() for part in np.split(mask, np.cumsum(sizes)[:-1])])
     per_image = np.where(correct.numpy(), 1.0, -20.0)
@@ -102,7 +103,7 @@ def test_reward_is_the_papers_reward_summed_over_groups_and_averaged_over_the_ba
     assert reward == pytest.approx(expected.sum(), rel=1e-5)
     assert info["accuracy"] == pytest.approx(correct.float().mean().item())
     np.testing.assert_array_equal(info["kept"], np.array(sizes) - dropped)
-    params, macs = env.core.gates.cost(torch.as_tensor(mask[None], dtype=torch.float32))
+    params, macs = env.task.core.gates.cost(torch.as_tensor(mask[None], dtype=torch.float32))
     assert (info["params"], info["macs"]) == (int(params), int(macs))
     assert info["lam"] == 20.0
     assert terminated is False and truncated is False
@@ -113,7 +114,7 @@ def test_keeping_everything_earns_nothing_and_costs_the_full_network():
     env.reset(seed=0)
     _, reward, _, _, info = env.step(np.ones(N_AGENTS, dtype=bool))
     assert reward == 0.0
-    assert info["params"] == count_params(env.core.model) == 61_706
+    assert info["params"] == count_params(env.task.core.model) == 61_706
     assert info["accuracy"] > 0.9  # the cached LeNet-5 is trained
 
 
@@ -211,7 +212,7 @@ def test_lam_can_be_retargeted_between_steps():
     env.lam = 200.0
     env.reset(seed=0)
     _, high, _, _, info = env.step(mask)
-    assert info["lam"] == 200.0 and env.core.lam == 200.0
+    assert info["lam"] == 200.0 and env.task.core.lam == 200.0
     assert high < low  # wrong predictions cost more
 
 
@@ -335,7 +336,7 @@ def test_observation_follows_the_documented_layout():
     obs, _, _, _, info = env.step(mask)
     parts = env.layout.unpack(obs)
     assert parts["global"][0] == pytest.approx(info["accuracy"])
-    params, macs = env.core.gates.cost(torch.ones(1, N_AGENTS))
+    params, macs = env.task.core.gates.cost(torch.ones(1, N_AGENTS))
     np.testing.assert_allclose(
         parts["global"][1:], [info["params"] / float(params), info["macs"] / float(macs)]
     )
@@ -375,7 +376,7 @@ def test_env_ids_resolve_and_import_stays_light():
     code = "import sys, decore_env; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
     help_code = (  # `decore --help` builds its options from the configs without torch
-        "import contextlib, io, sys; from agents.cli import main\n"
+        "import contextlib, io, sys; from agents.run.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
         "    main(['compress', '--help'])\n"
         "sys.exit('torch' in sys.modules)"

@@ -11,15 +11,17 @@ from envs import agent_env
 from torch.utils._python_dispatch import TorchDispatchMode
 from tqdm import tqdm
 
-from agents.config import demo_config
-from agents.policy_phase import PolicyPhase
-from agents.reinforce import DecoreAgent, ReinforceConfig
-from agents.tracking import Tracker
-from decore_env import forward, models
-from decore_env.core import CompressionCore
-from decore_env.data import TensorLoader, load_dataset
-from decore_env.gates import ChannelGates
-from decore_env.weights import cached_baseline
+from agents.native.reinforce import DecoreAgent, ReinforceConfig
+from agents.run.config import demo_config
+from agents.run.policy_phase import PolicyPhase
+from agents.run.tracking import Tracker
+from decore_env import models
+from decore_env.channels.gates import ChannelGates
+from decore_env.data.loader import TensorLoader
+from decore_env.data.sets import load_dataset
+from decore_env.task import forward
+from decore_env.task.core import CompressionCore
+from decore_env.task.weights import cached_baseline
 
 COMPILE_ATOL = 1e-4
 """Compiled and eager float32 logits agree within this, plus a relative 1e-4 (inductor

@@ -8,7 +8,8 @@ import torch_pruning as tp
 from torch import nn
 
 from decore_env import models
-from decore_env.gates import ChannelGates, Group, UnsupportedLayerError, channel_groups
+from decore_env.channels.gates import ChannelGates
+from decore_env.channels.tracing import Group, UnsupportedLayerError, channel_groups
 
 
 def test_vgg16_has_the_papers_4736_agents_in_14_groups():

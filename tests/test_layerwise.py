@@ -10,10 +10,10 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 import decore_env  # noqa: F401  (registers the envs)
-from agents.config import CompressConfig
-from agents.layerwise import LayerwiseAgent
-from agents.targets import kept_fraction
-from decore_env.layerwise import DEFAULT_TARGET, FEATURES, LayerwiseCompressEnv
+from agents.references.targets import kept_fraction
+from agents.run.config import CompressConfig
+from agents.sb3.td3_layerwise import LayerwiseAgent
+from decore_env.envs.layerwise import DEFAULT_TARGET, FEATURES, LayerwiseCompressEnv
 
 SIZES = (6, 16, 120, 84)  # LeNet-5's groups
 BATCH = 32  # images per episode in these tests (fast)
@@ -74,7 +74,7 @@ def test_seeded_episodes_repeat_and_other_seeds_see_other_images():
 def test_the_bound_keeps_any_action_sequence_within_the_target(budget):
     env = make(**budget)
     resource, target = env.task_spec.budget
-    gates = env.core.gates
+    gates = env.task.core.gates
     rng = np.random.default_rng(0)
     for actions in [[1.0] * 4, *rng.uniform(0, 1, (5, 4)).tolist()]:
         info = episode(env, actions)[-1][-1]
@@ -99,7 +99,7 @@ def test_zero_actions_give_the_minimum_widths_and_an_unreachable_target_ends_the
         env = make(target_params=target)
         info = episode(env, [0.0] * 4)[-1][-1]
         assert info["mask"].dtype == np.int8 and info["mask"].shape == (sum(SIZES),)
-        widths = env.core.gates.kept_per_group(torch.as_tensor(info["mask"]))[0]
+        widths = env.task.core.gates.kept_per_group(torch.as_tensor(info["mask"]))[0]
         assert widths.tolist() == [1.0] * 4
     info = episode(env, [1.0] * 4)[-1][-1]
     assert info["mask"].sum() == len(SIZES)  # the bound leaves one channel per group
@@ -108,11 +108,11 @@ def test_zero_actions_give_the_minimum_widths_and_an_unreachable_target_ends_the
 def test_the_reward_is_the_cores_accuracy_of_the_same_mask_on_the_same_images():
     env = make()
     episode(env, [0.4, 0.4, 0.4], seed=3)
-    loader = env.core.loader.state_dict()
+    loader = env.task.core.loader.state_dict()
     *_, reward, _, _, info = env.step(np.array([0.4], np.float32))
-    env.core.loader.load_state_dict(loader)
-    images, labels = env.core.loader.next_batch()
-    scored = env.core.score(torch.as_tensor(info["mask"]).float(), images, labels)
+    env.task.core.loader.load_state_dict(loader)
+    images, labels = env.task.core.loader.next_batch()
+    scored = env.task.core.score(torch.as_tensor(info["mask"]).float(), images, labels)
     assert len(images) == info["pairs"] == BATCH
     assert reward == info["accuracy"] == pytest.approx(scored.correct.float().mean().item())
 
@@ -140,7 +140,7 @@ def test_td3_layerwise_learns_within_its_pairs_and_meets_the_target(tmp_path):
     assert any(not torch.equal(before[k], after[k]) for k in before if "actor." in k)
     assert agent.num_timesteps == env.unwrapped.pairs == episodes * BATCH
     mask, _ = agent.predict(None, deterministic=True)
-    gates = env.unwrapped.core.gates
+    gates = env.unwrapped.gates
     assert mask.dtype == np.int8 and (gates.kept_per_group(torch.as_tensor(mask)) >= 1).all()
     assert target / 2 <= kept_fraction(gates, torch.as_tensor(mask), "params") <= target
     agent.save(tmp_path / "policy.pt")
@@ -151,7 +151,7 @@ def test_td3_layerwise_learns_within_its_pairs_and_meets_the_target(tmp_path):
 
 
 def test_td3_layerwise_goes_through_the_pipeline_and_decore_tasks_lists_the_env(tmp_path, capsys):
-    from agents.cli import main
+    from agents.run.cli import main
 
     out = tmp_path / "run"
     argv = [

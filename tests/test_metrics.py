@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from decore_env.metrics import accuracy, count, count_params, latency_ms
+from decore_env.training.metrics import accuracy, count, count_params, latency_ms
 
 
 def _tiny() -> nn.Sequential:

@@ -6,7 +6,7 @@ import torch_pruning as tp
 from torch import nn
 
 from decore_env import models
-from decore_env.metrics import count
+from decore_env.training.metrics import count
 
 TORCHVISION = {"resnet18", "resnet50", "mobilenet_v2"}
 # (params, MACs per image, relative tolerance); None = not checked. MACs from PAPER.md.

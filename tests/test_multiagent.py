@@ -9,7 +9,7 @@ import decore_env  # noqa: F401  (registers the envs)
 pytest.importorskip("pettingzoo")
 from pettingzoo.test import parallel_api_test  # noqa: E402
 
-from decore_env.multiagent import DecoreCompressParallelEnv  # noqa: E402
+from decore_env.envs.multiagent import DecoreCompressParallelEnv  # noqa: E402
 
 SIZES = {"0": 6, "3": 16, "7": 120, "9": 84}
 

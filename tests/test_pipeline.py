@@ -7,14 +7,15 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
 
-from agents.config import CompressConfig, demo_config
-from agents.pipeline import compress
-from agents.runs import RunError
-from decore_env.surgery import load_pruned
+from agents.run.config import CompressConfig, demo_config
+from agents.run.folders import RunError
+from agents.run.pipeline import compress
+from decore_env.channels.surgery import load_pruned
 
 TINY = demo_config(baseline_epochs=1, policy_epochs=2, finetune_epochs=1, lam=2.0)
 
@@ -91,7 +92,7 @@ RESUME_ARGS = [
     "--baseline-epochs", "2", "--policy-epochs", "3", "--finetune-epochs", "3",
     "--lam", "2", "--no-progress",
 ]  # fmt: skip
-DEMO = [sys.executable, "-m", "agents.cli", "demo"]
+DEMO = [sys.executable, "-m", "agents.run.cli", "demo"]
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +102,19 @@ def uninterrupted_run(tmp_path_factory):
     return out
 
 
+def _saved(run: Path, phase: str) -> bool:
+    """The run saved the state of ``phase`` after an epoch (the baseline's is a file of the
+    one trainer, beside the baseline it trains)."""
+    if phase == "baseline":
+        return (run / "baseline.pt.fit").is_file()
+    state = run / "state.pt"
+    return state.exists() and phase in torch.load(state, weights_only=True)
+
+
 @pytest.mark.parametrize(
     ("sig", "phase"),
     [
-        (signal.SIGKILL, "baseline_fit"),
+        (signal.SIGKILL, "baseline"),
         (signal.SIGKILL, "policy"),
         (signal.SIGINT, "policy"),
         (signal.SIGKILL, "finetune_fit"),
@@ -121,10 +131,7 @@ def test_stopped_run_resumes_to_the_uninterrupted_result(tmp_path, uninterrupted
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        state = stopped / "state.pt"
-        if state.exists() and phase in torch.load(state, weights_only=True):
-            break
+    while time.time() < deadline and proc.poll() is None and not _saved(stopped, phase):
         time.sleep(0.1)
     assert proc.poll() is None, f"the run ended before it could be stopped in {phase}"
     os.kill(proc.pid, sig)
@@ -148,9 +155,9 @@ def test_compress_settings_and_gym_make_build_the_same_task():
     same spec score the same masks with the same rewards, joint training included."""
     import gymnasium as gym
 
-    from agents.policy_phase import policy_env
-    from decore_env.data import load_dataset
-    from decore_env.weights import cached_baseline
+    from agents.run.policy_phase import policy_env
+    from decore_env.data.sets import load_dataset
+    from decore_env.task.weights import cached_baseline
 
     config = demo_config(batch_size=32, seed=3)
     splits = load_dataset("embedded")
@@ -173,7 +180,7 @@ def test_compress_settings_and_gym_make_build_the_same_task():
 
 @pytest.mark.parametrize("agent", ["l1_global", "random_search"])
 def test_a_reference_goes_through_the_same_pipeline_at_its_target(tmp_path, agent, capsys):
-    from agents.cli import main
+    from agents.run.cli import main
 
     out = tmp_path / "run"
     argv = [
@@ -190,7 +197,7 @@ def test_a_reference_goes_through_the_same_pipeline_at_its_target(tmp_path, agen
 
 
 def test_an_sb3_agent_goes_through_the_same_pipeline(tmp_path):
-    from agents.cli import main
+    from agents.run.cli import main
 
     out = tmp_path / "run"
     argv = [
@@ -208,8 +215,8 @@ def test_an_sb3_agent_goes_through_the_same_pipeline(tmp_path):
 
 
 def test_reinforce_plus_starts_from_its_preset_and_lands_on_the_target(tmp_path):
-    from agents.cli import main
-    from agents.config import PLUS_PRESET
+    from agents.run.cli import main
+    from agents.run.config import PLUS_PRESET
 
     out = tmp_path / "run"
     argv = [

@@ -6,10 +6,10 @@ import torch
 from envs import PairCounter
 from torch import nn
 
-from agents.reinforce import DecoreAgent, ReinforceConfig, reinforce_loss
-from decore_env.data import DataSplits
-from decore_env.spec import TaskSpec
-from decore_env.vector import DecoreCompressVectorEnv
+from agents.native.reinforce import DecoreAgent, ReinforceConfig, reinforce_loss
+from decore_env.data.splits import DataSplits
+from decore_env.envs.vector import DecoreCompressVectorEnv
+from decore_env.task.spec import TaskSpec
 
 ESSENTIAL = (0, 1)
 
@@ -48,7 +48,7 @@ def _bandit_env(lam: float = 4.0, batch: int = 64, **fields) -> DecoreCompressVe
 
 
 def test_bandit_network_is_what_the_docstring_says():
-    core = _bandit_env().core
+    core = _bandit_env().task.core
     masks = torch.ones(3, 6)
     masks[1, 0] = 0
     masks[2, 2:] = 0
@@ -76,7 +76,7 @@ def test_gradient_matches_the_analytic_reinforce_estimate():
 
 def test_dropping_a_useless_channel_on_a_correct_sample_raises_its_drop_probability():
     env = _bandit_env(lam=4.0, batch=64)
-    core = env.core
+    core = env.task.core
     agent = DecoreAgent(env, ReinforceConfig(lr=0.1, init_weight=0.0), seed=0)
     images, labels = core.loader.next_batch()
     actions = torch.ones(64, 6)
@@ -167,13 +167,13 @@ def test_learn_scores_exactly_the_pairs_asked_for_across_episode_ends(samples_pe
 def test_the_l1_prior_orders_initial_weights_by_weight_norm_inside_each_group():
     from envs import agent_env
 
-    from decore_env.importance import channel_l1
+    from decore_env.channels.importance import channel_l1
 
     env = agent_env(8)
     paper = DecoreAgent(env, ReinforceConfig(init_weight=3.0))
     assert torch.all(paper.weights == 3.0)
     agent = DecoreAgent(env, ReinforceConfig(init_weight=3.0, l1_prior=4.0))
-    gates = env.unwrapped.core.gates
+    gates = env.unwrapped.gates
     weights = torch.split(agent.weights.detach(), list(gates.sizes))
     norms = torch.split(channel_l1(gates), list(gates.sizes))
     for w, norm in zip(weights, norms, strict=True):
@@ -185,7 +185,7 @@ def test_the_l1_prior_orders_initial_weights_by_weight_norm_inside_each_group():
 def test_the_budget_architecture_keeps_the_most_likely_channels_at_the_target():
     from envs import agent_env
 
-    from agents.targets import kept_fraction
+    from agents.references.targets import kept_fraction
 
     env = agent_env(8, target_params=0.5)
     agent = DecoreAgent(env, ReinforceConfig(final_architecture="budget"), seed=0)
@@ -194,7 +194,7 @@ def test_the_budget_architecture_keeps_the_most_likely_channels_at_the_target():
             torch.randn(agent.weights.shape, generator=torch.Generator().manual_seed(0))
         )
     mask, _ = agent.predict(None, deterministic=True)
-    gates = env.unwrapped.core.gates
+    gates = env.unwrapped.gates
     kept = kept_fraction(gates, torch.as_tensor(mask).bool(), "params")
     assert 0.5 * 0.98 <= kept <= 0.5
     threshold = agent.final_mask()  # p > 0.5: half the channels, about 0.29 of params

@@ -5,8 +5,14 @@ import json
 import numpy as np
 import pytest
 
-from agents.plots import plot_keep_probabilities, plot_kept_channels
-from agents.report import atomic_write, hardware_info, summary_markdown, versions, write_json_atomic
+from agents.run.plots import plot_keep_probabilities, plot_kept_channels
+from agents.run.summary import (
+    atomic_write,
+    hardware_info,
+    summary_markdown,
+    versions,
+    write_json_atomic,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -84,7 +90,7 @@ def test_hardware_and_versions_are_recorded():
 
 
 def test_recorded_commands_carry_no_paths_of_this_machine():
-    from agents.report import REPO_ROOT, command_line
+    from agents.run.summary import REPO_ROOT, command_line
 
     script = str(REPO_ROOT / "benchmarks" / "lenet_mnist.py")
     line = command_line([script, "--runs", str(REPO_ROOT / "benchmarks" / ".runs"), "--seeds", "0"])

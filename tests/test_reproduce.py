@@ -53,7 +53,7 @@ def fake_cifar(root: Path, classes: int = 10, train: int = 4, test: int = 2) -> 
 def test_one_row_runs_end_to_end_into_the_csv_and_the_table(
     reproduce, tmp_path, monkeypatch, one_thread
 ):
-    monkeypatch.setattr("agents.pipeline.LATENCY_BATCH", 2)  # the paper's 256 is slow here
+    monkeypatch.setattr("agents.run.pipeline.LATENCY_BATCH", 2)  # the paper's 256 is slow here
     data = fake_cifar(tmp_path / "cifar")
     out = tmp_path / "results"
     argv = [

@@ -2,7 +2,7 @@
 
 import pytest
 
-from agents.results import ResultsCSV, SchemaError
+from agents.bench.results import ResultsCSV, SchemaError
 
 COLUMNS = ["agent", "seed", "accuracy"]
 

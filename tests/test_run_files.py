@@ -12,14 +12,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from agents import tracking
-from agents.export import export
-from agents.reinforce import DecoreAgent
-from agents.runs import RunError, RunFiles, RunLock
+from agents.native.reinforce import DecoreAgent
+from agents.run import tracking
+from agents.run.export import export
+from agents.run.folders import RunError, RunFiles, RunLock
 from decore_env import models
-from decore_env.files import CheckpointError, UnreadableFileError, load_weights, read_tensors
-from decore_env.gates import ChannelGates
-from decore_env.surgery import PrunedFileError, connected_keep, load_pruned, prune, save_pruned
+from decore_env.channels.gates import ChannelGates
+from decore_env.channels.surgery import (
+    PrunedFileError,
+    connected_keep,
+    load_pruned,
+    prune,
+    save_pruned,
+)
+from decore_env.common.files import CheckpointError, UnreadableFileError, load_weights, read_tensors
 
 
 def test_the_crafted_file_really_carries_a_call(tmp_path, crafted_file):
@@ -128,7 +134,7 @@ def test_the_run_lock_refuses_a_second_writer_and_removes_stale_temp_files(tmp_p
         with pytest.raises(RunError, match="another decore process is writing to"):
             RunLock(files).__enter__()
         code = (
-            "import pathlib; from agents.runs import RunFiles, RunLock; "
+            "import pathlib; from agents.run.folders import RunFiles, RunLock; "
             f"RunLock(RunFiles(pathlib.Path({str(files.root)!r}))).__enter__()"
         )
         other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -140,7 +146,7 @@ def test_the_run_lock_refuses_a_second_writer_and_removes_stale_temp_files(tmp_p
 def test_two_runs_on_one_folder_race_and_exactly_one_proceeds(tmp_path):
     out = tmp_path / "run"
     args = [
-        sys.executable, "-m", "agents.cli", "demo", "--out", str(out), "--no-progress",
+        sys.executable, "-m", "agents.run.cli", "demo", "--out", str(out), "--no-progress",
         "--baseline-epochs", "1", "--policy-epochs", "1", "--finetune-epochs", "0",
     ]  # fmt: skip
     procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]

@@ -9,16 +9,17 @@ import torch
 from envs import PairCounter, load_benchmark
 from gymnasium import spaces
 
-from agents.config import RELAXED, SB3_AGENTS, demo_config
 from agents.make import make_agent
-from agents.policy_phase import PolicyPhase
-from agents.sb3 import PPO_STEPS
-from agents.sb3_policy import ScaledBernoulliPolicy
-from agents.sb3_vec_env import SB3VectorEnv
-from decore_env.data import load_dataset
-from decore_env.relaxation import VectorKeepProbabilityWrapper, relax
-from decore_env.spec import derive_seed
-from decore_env.weights import cached_baseline
+from agents.names import RELAXED, SB3_AGENTS
+from agents.run.config import demo_config
+from agents.run.policy_phase import PolicyPhase
+from agents.sb3.adapter import PPO_STEPS
+from agents.sb3.policy import ScaledBernoulliPolicy
+from agents.sb3.vec_env import SB3VectorEnv
+from decore_env.common.seeds import derive_seed
+from decore_env.data.sets import load_dataset
+from decore_env.envs.relaxation import VectorKeepProbabilityWrapper, relax
+from decore_env.task.weights import cached_baseline
 
 N = 32
 """Sub-envs (masks per step) of the tests' vector envs: batch 32, one image per mask."""

@@ -4,15 +4,20 @@ from functools import cache
 
 import pytest
 import torch
-from equivalence import TOLERANCE, assert_masked_equals_pruned, draw_mask, realistic_norms
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 from decore_env import models
-from decore_env.gates import ChannelGates
-from decore_env.metrics import count
-from decore_env.surgery import load_pruned, prune, save_pruned
+from decore_env.channels.equivalence import (
+    TOLERANCE,
+    assert_masked_equals_pruned,
+    draw_mask,
+    realistic_norms,
+)
+from decore_env.channels.gates import ChannelGates
+from decore_env.channels.surgery import load_pruned, prune, save_pruned
+from decore_env.training.metrics import count
 
 FAST_SHAPE = {"resnet18": (3, 32, 32), "resnet50": (3, 32, 32), "mobilenet_v2": (3, 32, 32)}
 

@@ -1,16 +1,16 @@
 """The benchmark sweep: one row per cell, resumable, one baseline per seed, fair epochs."""
 
 import csv
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from envs import load_benchmark
 
-from agents.config import demo_config
-from agents.pipeline import compress, train_baseline
-from agents.results import SchemaError
-from agents.sweep import SweepError, grid, open_tables, run_grid
+from agents.bench.results import SchemaError
+from agents.bench.sweep import SweepError, grid, open_tables, run_grid
+from agents.run.config import demo_config
+from agents.run.pipeline import compress, run_baseline
 
 TINY = demo_config(baseline_epochs=1, policy_epochs=1, finetune_epochs=1, log_every=5)
 """The default task, one epoch per phase."""
@@ -47,9 +47,7 @@ def test_a_grid_writes_one_row_per_cell_and_resumes(tmp_path):
 
 def test_the_shared_baseline_is_the_one_a_run_trains_itself(tmp_path):
     config = demo_config(baseline_epochs=1, policy_epochs=1, finetune_epochs=1, seed=3)
-    shared = torch.load(
-        train_baseline(config, tmp_path / "b.pt", progress=False), weights_only=True
-    )
+    shared = torch.load(run_baseline(config, tmp_path / "b.pt", progress=False), weights_only=True)
     compress(config, tmp_path / "run", progress=False)
     own = torch.load(tmp_path / "run" / "baseline.pt", weights_only=True)
     for name, tensor in own["state_dict"].items():
@@ -70,9 +68,7 @@ def test_bad_grids_are_refused_before_any_cell_runs(tmp_path):
 
 
 def test_the_command_line_refuses_an_unknown_agent_and_another_schema(tmp_path, capsys):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from compare_agents import main
-
+    main = load_benchmark("compare_agents").main
     with pytest.raises(SystemExit) as exit_info:
         main(["--agents", "dqn", "--csv", str(tmp_path / "a.csv")])
     assert exit_info.value.code == 2 and "unknown agents ['dqn']" in capsys.readouterr().err
@@ -101,7 +97,7 @@ def test_two_cells_run_as_tasks_of_a_local_ray(tmp_path):
 
 
 def test_cells_are_unique_and_followers_sit_at_the_rl_rows_fractions():
-    from agents.sweep import Cell, follower_cells
+    from agents.bench.sweep import Cell, follower_cells
 
     assert grid(["embedded"], ["l1_global", "l1_global"], [0, 0], [0.1]) == [
         Cell("embedded", "l1_global", 0, 0.1)
@@ -118,7 +114,7 @@ def test_cells_are_unique_and_followers_sit_at_the_rl_rows_fractions():
 
 
 def test_a_cell_that_cannot_run_is_reported_and_the_others_run(tmp_path):
-    from agents.sweep import CellsFailed
+    from agents.bench.sweep import CellsFailed
 
     cells = grid(["embedded"], ["l1_global"], [0], [0.001, 0.3])  # 0.1%: below any mask
     tiny = demo_config(baseline_epochs=1, policy_epochs=1, finetune_epochs=0)
@@ -130,8 +126,8 @@ def test_a_cell_that_cannot_run_is_reported_and_the_others_run(tmp_path):
 
 
 def test_frozen_searchers_get_the_policy_epochs_as_fine_tuning_and_ablations_differ_by_one_lever():
-    from agents.config import ADDED_LEVERS, PLUS_LEVERS, PLUS_PRESET, PRESET_LEVERS
-    from agents.sweep import CONTESTANTS, Cell, cell_config
+    from agents.bench.sweep import CONTESTANTS, Cell, cell_config
+    from agents.run.config import ADDED_LEVERS, PLUS_LEVERS, PLUS_PRESET, PRESET_LEVERS
 
     task = demo_config()
     epochs = task.finetune_epochs + task.policy_epochs

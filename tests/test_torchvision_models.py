@@ -10,7 +10,8 @@ import re
 
 import pytest
 import torch
-from equivalence import (
+
+from decore_env.channels.equivalence import (
     SLOW_PARAMS,
     TOLERANCE,
     check_torchvision,

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import torch
 
-from agents.tracking import Tracker, WandbTracker, open_tracker
+from agents.run.tracking import Tracker, WandbTracker, open_tracker
 
 
 def test_disabled_tracker_does_nothing(tmp_path):
@@ -22,7 +22,7 @@ def test_disabled_tracker_does_nothing(tmp_path):
 
 
 def test_import_does_not_import_wandb():
-    code = "import sys, agents.tracking; sys.exit('wandb' in sys.modules)"
+    code = "import sys, agents.run.tracking; sys.exit('wandb' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from agents.cli import main
+from agents.run.cli import main
 from decore_env import models
-from decore_env.data import load_dataset
-from decore_env.metrics import accuracy
-from decore_env.training import fit
+from decore_env.data.sets import load_dataset
+from decore_env.training.fit import Schedule, fit
+from decore_env.training.metrics import accuracy
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,8 @@ def embedded():
 def test_lenet5_learns_the_embedded_set(embedded):
     torch.manual_seed(0)
     model = models.create("lenet5")
-    trained = fit(model, embedded, 1, 0.05, 48, 5e-4, "cpu", seed=0, progress=False)  # 250 steps
+    schedule = Schedule(1, 0.05, 48)  # 250 steps
+    trained = fit(model, embedded, schedule, "cpu", seed=0, progress=False)
     assert trained > 0.9
     again = accuracy(model, embedded.test_x, embedded.test_y, embedded.mean, embedded.std, 512)
     assert again == pytest.approx(trained)
@@ -43,7 +44,7 @@ def test_same_seed_same_weights(embedded):
     def train(seed: int) -> dict[str, torch.Tensor]:
         torch.manual_seed(0)
         model = models.create("lenet5")
-        fit(model, small, 1, 0.05, 64, 5e-4, "cpu", seed=seed, progress=False)
+        fit(model, small, Schedule(1, 0.05, 64), "cpu", seed=seed, progress=False)
         return model.state_dict()
 
     first, second, other = train(1), train(1), train(2)
@@ -75,7 +76,7 @@ def test_train_rejects_bad_input(args, tmp_path, capsys):
 
 def test_module_entry_point_reports_errors():
     result = subprocess.run(
-        [sys.executable, "-m", "agents.cli", "train", "--model", "nope"],
+        [sys.executable, "-m", "agents.run.cli", "train", "--model", "nope"],
         capture_output=True,
         text=True,
         check=False,
@@ -100,7 +101,7 @@ def test_train_writes_a_loadable_baseline(tmp_path, capsys):
 
 
 def test_distillation_mixes_labels_and_the_teachers_softened_outputs():
-    from decore_env.training import Distillation
+    from decore_env.training.fit import Distillation
 
     torch.manual_seed(0)
     teacher, student = nn.Linear(4, 3), nn.Linear(4, 3)

@@ -7,7 +7,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 import decore_env  # noqa: F401  (registers the envs)
-from decore_env.vector import DecoreCompressVectorEnv
+from decore_env.envs.vector import DecoreCompressVectorEnv
 
 N_AGENTS = 226
 
@@ -40,7 +40,7 @@ def test_make_vec_builds_the_native_env_with_batched_spaces():
     assert env.action_space.shape == (4, N_AGENTS)
     assert env.single_action_space.shape == (N_AGENTS,)
     assert env.observation_space.shape == (4, 3 + 5 * 4 + 3 * N_AGENTS)
-    assert env.core.loader.batch_size == 4
+    assert env.task.core.loader.batch_size == 4
 
 
 @pytest.mark.parametrize("samples_per_mask", [1, 3])
@@ -49,14 +49,14 @@ def test_frozen_vector_env_matches_single_envs_on_the_same_masks_and_images(samp
     vec = make_vec(n, samples_per_mask=k)
     vec.reset(seed=0)
     masks = random_masks(n)
-    images, labels = next_images(vec.core.loader)
+    images, labels = next_images(vec.task.core.loader)
     _, rewards, _, _, info = vec.step(masks)
 
     single = gym.make("DecoreCompress-v0", batch_size=k).unwrapped
     single.reset(seed=0)
     for i in range(n):
         batch = (images[i * k : (i + 1) * k], labels[i * k : (i + 1) * k])
-        single.core.loader.next_batch = lambda batch=batch: batch
+        single.task.core.loader.next_batch = lambda batch=batch: batch
         _, reward, _, _, one = single.step(masks[i])
         assert rewards[i] == pytest.approx(reward, rel=1e-6)
         np.testing.assert_allclose(info["group_rewards"][i], one["group_rewards"], rtol=1e-6)
@@ -73,12 +73,12 @@ def test_next_step_autoreset_resets_every_sub_env_on_the_step_after_truncation()
     for expected in (False, True):
         _, _, terminated, truncated, _ = env.step(masks)
         assert not terminated.any() and (truncated == expected).all()
-    loader_before = env.core.loader.state_dict()
+    loader_before = env.task.core.loader.state_dict()
     obs, rewards, terminated, truncated, info = env.step(masks)  # the reset step
     np.testing.assert_array_equal(obs, first)
     assert (rewards == 0).all() and not terminated.any() and not truncated.any()
     assert info == {}
-    assert env.core.loader.state_dict()["pos"] == loader_before["pos"]  # no images used
+    assert env.task.core.loader.state_dict()["pos"] == loader_before["pos"]  # no images used
     _, rewards, _, truncated, info = env.step(masks)
     assert not truncated.any() and "group_rewards" in info
 
@@ -125,9 +125,9 @@ def test_bad_actions_and_seeds_are_refused():
 def test_joint_training_updates_the_one_shared_network():
     env = make_vec(4, train_network=True)
     env.reset(seed=0)
-    before = [p.clone() for p in env.core.model.parameters()]
+    before = [p.clone() for p in env.task.core.model.parameters()]
     env.step(random_masks(4))
-    after = list(env.core.model.parameters())
+    after = list(env.task.core.model.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
 
 

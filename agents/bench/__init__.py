@@ -1,0 +1,1 @@
+"""The benchmark library: the sweep grid, append-only result tables, statistics, curves."""

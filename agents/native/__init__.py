@@ -1,0 +1,1 @@
+"""The native, vectorized REINFORCE agent of the paper and its measured improvements."""

@@ -1,0 +1,62 @@
+"""Masks at a budget target: drop channels in a given order until the kept fraction of
+params (or MACs) meets the target from below, within ``TOLERANCE``.
+
+The references order channels by their criterion; the native agent's exact-budget final
+architecture orders them by keep probability.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from decore_env.channels.gates import ChannelGates
+
+TOLERANCE = 0.02
+"""A mask meets a target when |kept / target - 1| <= TOLERANCE (the benchmark's "matched")."""
+
+
+def kept_fraction(gates: ChannelGates, mask: Tensor, resource: str) -> float:
+    """Kept fraction of ``resource`` ("params" or "macs") of the network ``mask`` describes."""
+    params, macs = gates.cost(mask)
+    cost = params if resource == "params" else macs
+    return float(cost[0]) / gates.full_cost[resource]
+
+
+def drop_until(
+    gates: ChannelGates, order: Tensor, target: float, resource: str, mask: Tensor | None = None
+) -> Tensor:
+    """``mask`` (default: all kept) with agents of ``order`` dropped, first to last, until the
+    kept fraction is <= ``target``.
+
+    A drop that would empty a group or leave less than ``target * (1 - TOLERANCE)`` is skipped,
+    so the result lands in [target (1 - TOLERANCE), target] whenever some order of single drops
+    can; otherwise it keeps more (callers check with :func:`check_met`).
+    """
+    mask = torch.ones(gates.n_agents, dtype=torch.bool) if mask is None else mask.clone()
+    floor = target * (1 - TOLERANCE)
+    left = gates.kept_per_group(mask)[0].long()
+    kept = kept_fraction(gates, mask, resource)
+    for agent in order.tolist():
+        if kept <= target:
+            break
+        group = int(gates.group_of_agent[agent])
+        if not mask[agent] or left[group] <= 1:
+            continue
+        mask[agent] = False
+        after = kept_fraction(gates, mask, resource)
+        if after < floor:
+            mask[agent] = True
+            continue
+        kept, left[group] = after, left[group] - 1
+    return mask
+
+
+def check_met(gates: ChannelGates, mask: Tensor, target: float, resource: str) -> None:
+    """Refuse a mask outside the tolerance, naming the fraction it reached."""
+    kept = kept_fraction(gates, mask, resource)
+    if abs(kept / target - 1) > TOLERANCE:
+        raise ValueError(
+            f"cannot reach {resource} kept {target:g} within {TOLERANCE:.0%}: reached "
+            f"{kept:.4f}; no further single-channel drop lands within it"
+        )

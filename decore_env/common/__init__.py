@@ -1,0 +1,1 @@
+"""Small tools every layer uses: atomic files, tensor-only loading, checks of user numbers."""

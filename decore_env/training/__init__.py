@@ -1,0 +1,1 @@
+"""Training and measuring networks: the fit loop, accuracy, params/MACs, latency."""
