@@ -41,7 +41,7 @@ from agents.bench.paper_cifar import (
 )
 from agents.run import pipeline
 from agents.run.config import CompressConfig
-from agents.run.pipeline import EVAL_BATCH, compress
+from agents.run.pipeline import compress
 from agents.run.summary import command_line, hardware_info, versions
 from decore_env import models
 from decore_env.common.files import load_weights, resolve_device
@@ -50,7 +50,7 @@ from decore_env.data.sets import load_dataset
 from decore_env.data.splits import DatasetError, DataSplits
 from decore_env.task.defaults import PAPER_BATCH
 from decore_env.task.rewards import break_even_accuracy
-from decore_env.training.metrics import accuracy
+from decore_env.training.metrics import split_accuracy
 
 HERE = Path(__file__).resolve().parent
 
@@ -127,9 +127,7 @@ def training_accuracy(model: str, checkpoint: Path, splits: DataSplits, device: 
     net = models.for_data(model, splits.num_classes, splits.input_shape)
     load_weights(net, checkpoint)
     device = resolve_device(device)
-    return accuracy(
-        net.to(device), splits.train_x, splits.train_y, splits.mean, splits.std, EVAL_BATCH, device
-    )
+    return split_accuracy(net.to(device), splits, "train", device)
 
 
 def run_row(

@@ -140,9 +140,8 @@ def random_splits(model: str, batch: int) -> DataSplits:
     x = torch.randint(0, 256, (DATA_BATCHES * batch, *shape), dtype=torch.uint8, generator=gen)
     y = torch.randint(0, 10, (len(x),), generator=gen)
     channels = shape[0]
-    return DataSplits(
-        x, y, x[:batch], y[:batch], 10, (0.5,) * channels, (0.25,) * channels, "random"
-    )
+    held = (x[:batch], y[:batch])
+    return DataSplits(x, y, *held, *held, 10, (0.5,) * channels, (0.25,) * channels, "random")
 
 
 def vector_task(spec: TaskSpec, n_masks: int) -> CompressionTask:

@@ -8,6 +8,9 @@ from types import ModuleType
 import gymnasium as gym
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+EPOCH_STEPS = 10_000 // 256
+"""Steps of one epoch over the embedded training split (10,000 images once val is held out)
+at the paper's batch of 256."""
 
 
 def agent_env(num_envs: int, seed: int = 0, **fields) -> gym.vector.VectorEnv:

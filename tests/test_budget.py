@@ -34,6 +34,20 @@ def test_lambda_settles_where_the_kept_fraction_meets_the_target():
     assert controller.lam == pytest.approx(4.0, rel=1e-3)
 
 
+def test_lambda_at_a_bound_stops_integrating_so_a_late_reachable_target_is_met():
+    """Anti-windup: 1,000 steps that keep far too much hold lambda at its floor; the integral
+    must not pile up meanwhile, or lambda stays stuck there once the target is met."""
+    controller = LambdaController(target=0.3, lam=6.0)
+    for _ in range(1000):
+        controller.update(0.9, accuracy=0.95)
+    assert controller.lam == pytest.approx(LAM_RANGE[0])
+    on_target = float(controller.update(0.3, accuracy=0.95))  # zero error: the break-even
+    assert on_target == pytest.approx(0.95 / 0.05, rel=1e-6)
+    for _ in range(50):  # inside the bounds the integral still acts
+        controller.update(0.32, accuracy=0.95)
+    assert float(controller.integral) < 0
+
+
 def test_lambda_is_clipped_and_state_round_trips():
     controller = LambdaController(target=1.0, lam=1.0, rate=10.0)
     for _ in range(100):

@@ -1,5 +1,8 @@
 """One baseline checkpoint format, written by the one trainer; the earlier shapes still load."""
 
+import hashlib
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -56,3 +59,31 @@ def test_weights_of_another_network_are_refused_in_one_line(trained):
     path, _, splits = trained
     with pytest.raises(CheckpointError, match="does not fit the model"):
         load_weights(models.for_data("lenet5", splits.num_classes, splits.input_shape), path)
+
+
+def test_the_default_task_uses_its_shipped_weights_and_trains_nothing(monkeypatch):
+    """The same network on every machine: the file is the one the README names, it loads
+    tensor-only, and gym.make builds the default task without training."""
+    import gymnasium as gym
+
+    import decore_env  # noqa: F401  (registers the ids)
+    from decore_env.task import weights
+
+    path = weights.default_weights()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == weights.DEFAULT_WEIGHTS_SHA256
+    checkpoint = torch.load(path, weights_only=True)
+    assert checkpoint["format"] == BASELINE_FORMAT and checkpoint["model"] == "lenet5"
+    assert checkpoint["command"] == "python scripts/train_default_weights.py"
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert weights.DEFAULT_WEIGHTS_SHA256 in readme
+    for key in ("val_accuracy", "accuracy"):
+        assert f"{100 * checkpoint[key]:.2f}%" in readme, key
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the default task trained a baseline")
+
+    monkeypatch.setattr(weights, "train_baseline", no_training)
+    env = gym.make("DecoreCompress-v0", seed=5)
+    net = env.unwrapped.network
+    for name, tensor in net.state_dict().items():
+        assert torch.equal(tensor, checkpoint["state_dict"][name]), name

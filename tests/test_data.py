@@ -34,9 +34,13 @@ def test_embedded_set_is_mnist_shaped_balanced_and_small(embedded):
     assert embedded.train_x.dtype == embedded.test_x.dtype == torch.uint8
     assert embedded.train_y.dtype == embedded.test_y.dtype == torch.int64
     assert embedded.train_x.shape[1:] == embedded.test_x.shape[1:] == (1, 28, 28)
-    assert len(embedded.test_x) >= 5000 and len(embedded.train_x) >= 10000
+    assert (len(embedded.train_x), len(embedded.val_x), len(embedded.test_x)) == (
+        10_000,
+        2_000,
+        6_000,
+    )
     assert len(embedded.train_x) == len(embedded.train_y)
-    for y in (embedded.train_y, embedded.test_y):
+    for y in (torch.cat([embedded.train_y, embedded.val_y]), embedded.test_y):
         counts = torch.bincount(y, minlength=10)
         assert len(counts) == 10 and (counts == counts[0]).all()
     assert embedded.num_classes == 10 and embedded.name == "embedded"
@@ -135,18 +139,31 @@ def write_folder(root: Path, split: str, sizes: dict[str, list[tuple[int, int]]]
             Image.fromarray(img).save(root / split / cls / f"{i}.png")
 
 
-@pytest.mark.parametrize("test_name", ["test", "val"])
-def test_image_folder(tmp_path, test_name):
+@pytest.mark.parametrize("val_folder", [True, False], ids=["val folder", "held out"])
+def test_image_folder(tmp_path, val_folder):
     write_folder(tmp_path, "train", {"cat": [(12, 10)] * 3, "dog": [(12, 10), (20, 16)]})
-    write_folder(tmp_path, test_name, {"cat": [(12, 10)], "dog": [(12, 10)] * 2})
+    write_folder(tmp_path, "test", {"cat": [(12, 10)], "dog": [(12, 10)] * 2})
+    if val_folder:
+        write_folder(tmp_path, "val", {"cat": [(12, 10)], "dog": [(12, 10)]})
     (tmp_path / "train" / "cat" / "notes.txt").write_text("not an image")
     splits = load_dataset(tmp_path)
-    assert splits.train_x.shape == (5, 3, 12, 10) and splits.train_x.dtype == torch.uint8
+    n_train = 5 if val_folder else 4  # else 10% of 5, at least one, is held out as val
+    assert splits.train_x.shape == (n_train, 3, 12, 10) and splits.train_x.dtype == torch.uint8
     assert splits.test_x.shape == (3, 3, 12, 10)
-    assert splits.train_y.tolist() == [0, 0, 0, 1, 1] and splits.test_y.tolist() == [0, 1, 1]
+    assert len(splits.val_y) == 7 - n_train - (0 if val_folder else 2)
+    assert splits.test_y.tolist() == [0, 1, 1]
+    held = sorted(splits.train_y.tolist() + ([] if val_folder else splits.val_y.tolist()))
+    assert held == [0, 0, 0, 1, 1]
     assert splits.num_classes == 2 and splits.name == tmp_path.name
     assert len(splits.mean) == len(splits.std) == 3
     assert load_dataset(str(tmp_path)).train_x.shape == splits.train_x.shape
+
+
+def test_a_training_split_too_small_for_the_val_hold_out_is_refused_with_its_sizes(tmp_path):
+    write_folder(tmp_path, "train", {"cat": [(4, 4)], "dog": []})
+    write_folder(tmp_path, "test", {"cat": [(4, 4)], "dog": [(4, 4)]})
+    with pytest.raises(DatasetError, match="has 1 training images: too few to hold out 1"):
+        load_dataset(tmp_path)
 
 
 def test_missing_or_malformed_folder(tmp_path):
@@ -187,9 +204,9 @@ def test_real_cifar10_jpeg_folder(shared_data, tmp_path):
     with tarfile.open(archive) as tar:
         tar.extractall(tmp_path, filter="data")
     splits = load_dataset(tmp_path / "cifar10-jpeg")
-    assert splits.train_x.shape == (50000, 3, 32, 32)
+    assert splits.train_x.shape == (45000, 3, 32, 32) and len(splits.val_y) == 5000
     assert splits.test_x.shape == (10000, 3, 32, 32)
-    assert torch.bincount(splits.train_y).tolist() == [5000] * 10
+    assert torch.bincount(torch.cat([splits.train_y, splits.val_y])).tolist() == [5000] * 10
     assert torch.bincount(splits.test_y).tolist() == [1000] * 10
     assert splits.num_classes == 10
     assert all(0.4 < m < 0.55 for m in splits.mean)

@@ -115,7 +115,7 @@ def test_keeping_everything_earns_nothing_and_costs_the_full_network():
     _, reward, _, _, info = env.step(np.ones(N_AGENTS, dtype=bool))
     assert reward == 0.0
     assert info["params"] == count_params(env.task.core.model) == 61_706
-    assert info["accuracy"] > 0.9  # the cached LeNet-5 is trained
+    assert info["accuracy"] > 0.9  # the shipped LeNet-5 is trained
 
 
 def test_dropping_every_channel_of_a_group_is_scored_not_a_crash():
@@ -382,3 +382,38 @@ def test_env_ids_resolve_and_import_stays_light():
         "sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", help_code]).returncode == 0
+
+
+def test_val_and_test_images_never_reach_the_search():
+    """The env scores masks and trains the network on train only: val and test replaced by
+    garbage (white images, wrong labels) leave every reward and the agent's whole learning
+    unchanged, and so does reading them through the evaluator in between."""
+    from agents.native.reinforce import DecoreAgent, ReinforceConfig
+    from decore_env.envs.vector import DecoreCompressVectorEnv
+    from decore_env.task.weights import default_weights
+
+    data = embedded_data()
+    garbage = replace(
+        data,
+        val_x=torch.full_like(data.val_x, 255),
+        val_y=(data.val_y + 1) % 10,
+        test_x=torch.full_like(data.test_x, 255),
+        test_y=(data.test_y + 1) % 10,
+    )
+
+    def learn(splits, evaluate: bool):
+        spec = TaskSpec(dataset=splits, checkpoint=str(default_weights()), train_network=True)
+        env = DecoreCompressVectorEnv(8, spec, tensors=True, samples_per_mask=4, device="cpu")
+        env.reset(seed=3)
+        agent = DecoreAgent(env, ReinforceConfig(lr=0.1, init_weight=1.0), seed=3)
+        rewards = []
+        for _ in range(3):
+            agent.learn(env.pairs_per_step, lambda stats: rewards.append(stats.reward))
+            if evaluate:
+                scores = [env.evaluate(agent.final_mask(), s) for s in ("val", "test")]
+        return agent.weights.detach(), torch.stack(rewards), scores if evaluate else None
+
+    weights, rewards, _ = learn(data, evaluate=False)
+    garbage_weights, garbage_rewards, scores = learn(garbage, evaluate=True)
+    assert torch.equal(weights, garbage_weights) and torch.equal(rewards, garbage_rewards)
+    assert all(score < 0.2 for score in scores)  # the evaluator did read the garbage

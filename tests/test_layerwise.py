@@ -7,6 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from envs import EPOCH_STEPS
 from gymnasium.utils.env_checker import check_env
 
 import decore_env  # noqa: F401  (registers the envs)
@@ -163,7 +164,7 @@ def test_td3_layerwise_goes_through_the_pipeline_and_decore_tasks_lists_the_env(
     report = json.loads((out / "report.json").read_text())
     saved = torch.load(out / "policy.pt", weights_only=True)
     assert report["agent"] == saved["agent"] == "td3_layerwise"
-    assert saved["pairs"] == 46 * 256  # one epoch of the embedded set: 46 episodes of 256 images
+    assert saved["pairs"] == EPOCH_STEPS * 256  # one epoch of the embedded train split
     assert report["pruned"]["params"] <= 0.3 * report["baseline"]["params"]
     assert sum(k for k, _ in report["kept"].values()) == int(saved["mask"].sum())
     capsys.readouterr()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from envs import EPOCH_STEPS
 
 from agents.run.config import CompressConfig, demo_config
 from agents.run.folders import RunError
@@ -193,7 +194,9 @@ def test_a_reference_goes_through_the_same_pipeline_at_its_target(tmp_path, agen
     kept = report["pruned"]["params"] / report["baseline"]["params"]
     assert report["agent"] == agent and abs(kept / 0.3 - 1) <= 0.02
     saved = torch.load(out / "policy.pt", weights_only=True)
-    assert saved["reference"] == agent and saved["pairs"] == (11_776 if agent != "l1_global" else 0)
+    assert saved["reference"] == agent and saved["pairs"] == (
+        EPOCH_STEPS * 256 if agent != "l1_global" else 0
+    )
 
 
 def test_an_sb3_agent_goes_through_the_same_pipeline(tmp_path):
@@ -208,8 +211,8 @@ def test_an_sb3_agent_goes_through_the_same_pipeline(tmp_path):
     report = json.loads((out / "report.json").read_text())
     saved = torch.load(out / "policy.pt", weights_only=True)
     assert report["agent"] == "a2c" and saved["agent"] == "a2c"
-    steps = 46  # one epoch of the embedded set at batch 256; A2C rolls out 5 steps at a time
-    assert saved["pairs"] == 50 * 256 and steps <= saved["pairs"] // 256 < steps + 5
+    steps = EPOCH_STEPS  # one epoch of the embedded set at batch 256; A2C rolls out 5 steps
+    assert saved["pairs"] == 256 * 5 * -(-steps // 5) and steps <= saved["pairs"] // 256 < steps + 5
     kept = sum(k for k, _ in report["kept"].values())
     assert kept == int(saved["mask"].sum())  # the pruned network is the policy's mode
 
@@ -234,4 +237,6 @@ def test_reinforce_plus_starts_from_its_preset_and_lands_on_the_target(tmp_path)
     assert 0.3 * 0.98 <= kept <= 0.3  # the budget architecture
     # the frozen network's 2 policy epochs go to fine-tuning (the demo fine-tunes 3)
     assert report["epochs"]["policy"] == 2 and report["epochs"]["finetune"] == 2 + 3
-    assert torch.load(out / "policy.pt", weights_only=True)["num_timesteps"] == 2 * 46 * 256
+    assert (
+        torch.load(out / "policy.pt", weights_only=True)["num_timesteps"] == 2 * EPOCH_STEPS * 256
+    )

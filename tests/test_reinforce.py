@@ -40,7 +40,8 @@ def _bandit_env(lam: float = 4.0, batch: int = 64, **fields) -> DecoreCompressVe
         head.bias[0] = -1.5
     model = nn.Sequential(nn.Flatten(), hidden, nn.ReLU(), head)
     images = x.view(-1, 1, 1, 2)
-    splits = DataSplits(images, labels, images[:64], labels[:64], 2, (0.0,), (1 / 255,), "bandit")
+    held = (images[:64], labels[:64])
+    splits = DataSplits(images, labels, *held, *held, 2, (0.0,), (1 / 255,), "bandit")
     spec = TaskSpec(model=model, dataset=splits, lam=lam, device="cpu", observe=False, **fields)
     env = DecoreCompressVectorEnv(num_envs=batch, spec=spec, tensors=True)
     env.reset(seed=0)

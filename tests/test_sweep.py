@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from envs import load_benchmark
+from envs import EPOCH_STEPS, load_benchmark
 
 from agents.bench.results import SchemaError
 from agents.bench.sweep import SweepError, grid, open_tables, run_grid
@@ -33,12 +33,14 @@ def test_a_grid_writes_one_row_per_cell_and_resumes(tmp_path):
     assert rows["reinforce-demo"]["baseline_acc"] == rows["l1_global"]["baseline_acc"]
     assert rows["reinforce-demo"]["network_epochs"] == rows["l1_global"]["network_epochs"] == "2"
     assert rows["l1_global"]["finetune_epochs"] == "2" and rows["l1_global"]["pairs"] == "0"
-    assert rows["reinforce-demo"]["pairs"] == str(46 * 256)  # one epoch of the embedded set
+    assert rows["reinforce-demo"]["pairs"] == str(
+        EPOCH_STEPS * 256
+    )  # one epoch of the embedded set
     assert rows["l1_global"]["matched"] == "True"
     assert abs(float(rows["l1_global"]["params_kept"]) / 0.3 - 1) <= 0.02
     curve = _rows(tmp_path / "board-curves.csv")
     pairs = [int(r["pairs"]) for r in curve if r["agent"] == "reinforce-demo"]
-    assert pairs == [5 * 256 * k for k in range(1, 10)]  # a point every log_every steps
+    assert pairs == [5 * 256 * k for k in range(1, EPOCH_STEPS // 5 + 1)]  # every log_every steps
     assert not any(r["agent"] == "l1_global" for r in curve)  # it scores no masks
     before = table.read_text()
     assert run_grid(cells, {"embedded": TINY}, table, tmp_path / "work", "cmd") == 0

@@ -27,16 +27,14 @@ from agents.run.tracking import Tracker, open_tracker
 from decore_env.channels.surgery import connected_keep, prune, save_pruned
 from decore_env.common.files import atomic_save, atomic_write, load_weights, resolve_device
 from decore_env.data.splits import DataSplits, check_batch_fits
-from decore_env.task.build import load_splits
+from decore_env.task.build import build_network, load_splits
 from decore_env.task.rewards import break_even_accuracy
 from decore_env.training.baseline import fresh_network, train_baseline
 from decore_env.training.fit import Distillation, Schedule, fit
-from decore_env.training.metrics import accuracy, count, latency_ms
+from decore_env.training.metrics import count, latency_ms, split_accuracy
 
 TRAIN_BATCH_SIZE = 128
 """Batch size of baseline training and fine-tuning (our choice)."""
-EVAL_BATCH = 1000
-"""Images per forward pass when measuring test accuracy (memory only: no effect on results)."""
 LATENCY_BATCH = 256
 """Batch of the second latency figure: the paper's batch size, throughput-like."""
 WANDB_PROJECT = "decore"
@@ -71,17 +69,11 @@ class RunState:
         atomic_save(self.parts, self.files.state)
 
 
-def split_accuracy(model: nn.Module, splits: DataSplits, device: torch.device) -> float:
-    """Accuracy of ``model`` on the test split."""
-    x, y = splits.test_x, splits.test_y
-    return accuracy(model, x, y, splits.mean, splits.std, EVAL_BATCH, device)
-
-
 def _measure(model: nn.Module, splits: DataSplits, example: Tensor, device: torch.device) -> dict:
     """Test accuracy, params, MACs (= FLOPs / 2) and median latency of ``model``."""
     params, macs = count(model, example)
     return {
-        "accuracy": split_accuracy(model, splits, device),
+        "accuracy": split_accuracy(model, splits, "test", device),
         "params": params,
         "macs": macs,
         "latency_ms": latency_ms(model, example, batch_size=1, device=device),
@@ -236,8 +228,7 @@ class _Run:
     def run(self, tracker: Tracker, command: str) -> dict[str, Any]:
         config, phases = self.config, self.state.phases
         checkpoint = self.baseline(command)
-        model = fresh_network(config.model, self.splits, config.seed)
-        load_weights(model, checkpoint)
+        model = build_network(config.task_spec(checkpoint=str(checkpoint)), self.splits)
         model.to(self.device)
         baseline = _measure(model, self.splits, self.example, self.device)
         policy = self.policy(checkpoint, tracker)
@@ -250,7 +241,7 @@ class _Run:
         )
         pruned = prune(trained, keep, self.example)
         phases["prune"] = phases.get("prune", 0.0) + time.perf_counter() - start
-        searched = split_accuracy(pruned.eval(), self.splits, self.device)
+        searched = split_accuracy(pruned.eval(), self.splits, "test", self.device)
         start = time.perf_counter()
         if config.tuning_epochs:
             self.finetune(pruned, model)

@@ -1,4 +1,5 @@
-"""Image folders as data sets: ``DIR/train/<class>/<image>`` and ``DIR/test/<class>/<image>``."""
+"""Image folders as data sets: ``DIR/train/<class>/<image>``, ``DIR/test/...``, optionally
+``DIR/val/...``."""
 
 from __future__ import annotations
 
@@ -8,41 +9,48 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from decore_env.data.splits import DatasetError, DataSplits, make_splits
+from decore_env.data.splits import VAL_FRACTION, DatasetError, DataSplits, hold_out, make_splits
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
-FOLDER_LAYOUT = "DIR/train/<class>/<image> and DIR/test/<class>/<image> (or DIR/val/...)"
+FOLDER_LAYOUT = (
+    "DIR/train/<class>/<image> and DIR/test/<class>/<image> (and optionally DIR/val/<class>/"
+    "<image>; without it, val is held out of train)"
+)
 
 
 def load_folder(path: Path) -> DataSplits:
-    """Decode an ImageFolder layout once into uint8 tensors.
+    """Decode an image folder (``FOLDER_LAYOUT``) once into uint8 tensors.
 
     Classes are the sorted sub-folder names of ``train``. The first training image fixes the
     channels (1 stays grayscale, anything else becomes RGB) and the size: images of another
-    size are resized to it (antialiased), so one tensor can hold the split.
+    size are resized to it (antialiased), so one tensor can hold the split. Without a val/
+    folder, the val split is held out of train (:func:`~decore_env.data.splits.hold_out`).
     """
     if not path.is_dir():
         raise DatasetError(f"data folder {path} not found; expected {FOLDER_LAYOUT}")
-    test_dir = next((path / s for s in ("test", "val") if (path / s).is_dir()), None)
-    if not (path / "train").is_dir() or test_dir is None:
+    if not (path / "train").is_dir() or not (path / "test").is_dir():
         raise DatasetError(
-            f"data folder {path} needs a train/ and a test/ (or val/) sub-folder; "
-            f"expected {FOLDER_LAYOUT}"
+            f"data folder {path} needs a train/ and a test/ sub-folder; expected {FOLDER_LAYOUT}"
         )
     classes = sorted(d.name for d in (path / "train").iterdir() if d.is_dir())
     if not classes:
         raise DatasetError(f"{path / 'train'} has no class sub-folders; expected {FOLDER_LAYOUT}")
-    train_files, train_y = _list_images(path / "train", classes)
-    test_files, test_y = _list_images(test_dir, classes)
+    names = [s for s in ("train", "val", "test") if (path / s).is_dir()]
+    listed = {s: _list_images(path / s, classes) for s in names}
     with warnings.catch_warnings():
         # torchvision 0.29 deprecates its decoders in favour of torchcodec, not yet a dependency
         warnings.simplefilter("ignore", DeprecationWarning)
-        first = _decode(train_files[0], None)
-        mode = first.shape[0] if first.shape[0] == 1 else 3
-        size = tuple(first.shape[1:])
-        train_x = torch.stack([_decode(f, (mode, size)) for f in train_files])
-        test_x = torch.stack([_decode(f, (mode, size)) for f in test_files])
-    return make_splits(path.resolve().name, train_x, train_y, test_x, test_y, len(classes))
+        first = _decode(listed["train"][0][0], None)
+        like = (first.shape[0] if first.shape[0] == 1 else 3, tuple(first.shape[1:]))
+        splits = {
+            s: (torch.stack([_decode(f, like) for f in files]), labels)
+            for s, (files, labels) in listed.items()
+        }
+    name, train = path.resolve().name, splits["train"]
+    if "val" not in splits:  # a folder's own share, whatever its name
+        size = max(1, round(VAL_FRACTION * len(train[1])))
+        train, splits["val"] = hold_out(name, *train, size=size)
+    return make_splits(name, train, splits["test"], len(classes), splits["val"])
 
 
 def _list_images(split_dir: Path, classes: list[str]) -> tuple[list[Path], Tensor]:

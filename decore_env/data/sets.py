@@ -63,10 +63,8 @@ def _load_embedded() -> DataSplits:
         arrays = {k: torch.from_numpy(f[k]) for k in ("x_train", "y_train", "x_test", "y_test")}
     return make_splits(
         "embedded",
-        arrays["x_train"].unsqueeze(1),
-        arrays["y_train"],
-        arrays["x_test"].unsqueeze(1),
-        arrays["y_test"],
+        (arrays["x_train"].unsqueeze(1), arrays["y_train"]),
+        (arrays["x_test"].unsqueeze(1), arrays["y_test"]),
         10,
     )
 
@@ -95,10 +93,8 @@ def _load_torchvision(name: str, root: Path, download: bool) -> DataSplits:
         ) from exc
     return make_splits(
         name,
-        _as_nchw(train.data),
-        torch.as_tensor(train.targets),
-        _as_nchw(test.data),
-        torch.as_tensor(test.targets),
+        (_as_nchw(train.data), torch.as_tensor(train.targets)),
+        (_as_nchw(test.data), torch.as_tensor(test.targets)),
         num_classes,
     )
 

@@ -7,8 +7,17 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-SPLIT_NAMES = ("train", "test")
-"""The splits every data set has."""
+SPLIT_NAMES = ("train", "val", "test")
+"""The splits every data set has: masks are scored on train only, tuning reads val only, and
+test is read once per run, for the reported numbers."""
+VAL_SIZES = {"embedded": 2_000, "mnist": 5_000, "fashion_mnist": 5_000, "cifar10": 5_000}
+"""Images held out of a named data set's training split as its validation split (our
+choice: enough for a tuning decision within about +-1 point; the rest stays for training)."""
+VAL_FRACTION = 0.1
+"""Share of the training images held out as val in any other data set (an image folder
+without a val/ folder, CIFAR-100): at least one image."""
+VAL_SEED = 20_221_128
+"""Seeds the hold-out: the same images are val on every machine, whatever the run's seed."""
 
 
 class DatasetError(ValueError):
@@ -17,12 +26,17 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class DataSplits:
-    """A data set's train and test splits, kept as uint8 so that they fit on the device."""
+    """A data set's train, val and test splits, kept as uint8 so that they fit on the device."""
 
     train_x: Tensor
-    """Training images, uint8 (N, C, H, W)."""
+    """Training images, uint8 (N, C, H, W): the search and the networks' training see only
+    these."""
     train_y: Tensor
     """Training labels, int64 (N,)."""
+    val_x: Tensor
+    """Validation images held out of training, uint8 (V, C, H, W): for tuning decisions."""
+    val_y: Tensor
+    """Validation labels, int64 (V,)."""
     test_x: Tensor
     """Test images, uint8 (M, C, H, W)."""
     test_y: Tensor
@@ -43,7 +57,7 @@ class DataSplits:
         return c, h, w
 
     def split(self, name: str) -> tuple[Tensor, Tensor]:
-        """(images, labels) of the split ``name``: "train" or "test"."""
+        """(images, labels) of the split ``name``: "train", "val" or "test"."""
         if name not in SPLIT_NAMES:
             raise ValueError(f"unknown split {name!r}; one of {', '.join(SPLIT_NAMES)}")
         return getattr(self, f"{name}_x"), getattr(self, f"{name}_y")
@@ -59,18 +73,28 @@ def check_batch_fits(batch_size: int, splits: DataSplits) -> None:
 
 
 def make_splits(
-    name: str, train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, num_classes: int
+    name: str,
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    num_classes: int,
+    val: tuple[Tensor, Tensor] | None = None,
 ) -> DataSplits:
-    """The splits of data set ``name``, with the training images' channel statistics."""
+    """The splits of data set ``name`` from (images, labels) pairs: ``val`` as given, else held
+    out of ``train`` (:func:`hold_out`); normalised with the training images' statistics."""
     if num_classes < 2:
         raise DatasetError(
             f"data set {name} has {num_classes} class; classification needs at least 2 "
             "(one sub-folder per class under train/ and test/)"
         )
-    mean, std = channel_stats(train_x)
+    if val is None:
+        train, val = hold_out(name, *train)
+    mean, std = channel_stats(train[0])
+    (train_x, train_y), (val_x, val_y), (test_x, test_y) = train, val, test
     return DataSplits(
         train_x.contiguous(),
         train_y.long(),
+        val_x.contiguous(),
+        val_y.long(),
         test_x.contiguous(),
         test_y.long(),
         num_classes,
@@ -78,6 +102,24 @@ def make_splits(
         std,
         name,
     )
+
+
+def hold_out(
+    name: str, x: Tensor, y: Tensor, size: int | None = None
+) -> tuple[tuple[Tensor, Tensor], ...]:
+    """(train, val): ``size`` images (default: ``VAL_SIZES`` of a named data set, else
+    ``VAL_FRACTION``), drawn with ``VAL_SEED``, become val; the rest keep their order."""
+    n = len(y)
+    if size is None:
+        size = VAL_SIZES.get(name, max(1, round(VAL_FRACTION * n)))
+    if n < 2 * size:
+        raise DatasetError(
+            f"data set {name} has {n} training images: too few to hold out {size} as its "
+            f"validation split (needs at least {2 * size}); add images, or give a val/ folder"
+        )
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(VAL_SEED))
+    val, train = order[:size], order[size:].sort().values
+    return (x[train], y[train]), (x[val], y[val])
 
 
 def channel_stats(x: Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -94,9 +94,15 @@ class LambdaController:
         self.accuracy = torch.where(fresh, acc, blended)
         a = self.accuracy.clamp(*ACCURACY_RANGE)
         error = torch.log(self.target / kept.clamp_min(1e-6))
-        self.integral = self.integral + self.rate * error
-        log_lam = torch.log(a / (1 - a)) + self.gain * error + self.integral
-        self.log_lam = log_lam.clamp(*self._bounds)
+        steered = torch.log(a / (1 - a)) + self.gain * error
+        integral = self.integral + self.rate * error
+        low, high = self._bounds
+        unclamped = steered + integral
+        # anti-windup: while lambda sits at a bound the error pushes past, stop integrating,
+        # so a target that becomes reachable later is not answered by a stuck lambda
+        wound = ((unclamped < low) & (error < 0)) | ((unclamped > high) & (error > 0))
+        self.integral = torch.where(wound, self.integral, integral)
+        self.log_lam = (steered + self.integral).clamp(low, high)
         return self.log_lam.exp()
 
     def state_dict(self) -> dict:

@@ -88,8 +88,8 @@ class DecoreCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
 
     - ``model``: registry name (``decore_env.models.MODEL_NAMES``) or an ``nn.Module`` (copied).
     - ``checkpoint``: trained weights. A registry network without one is refused with the
-      ``decore train`` command that makes them, except in the default task (weights trained on
-      first use and cached) and with ``train_baseline=True``.
+      ``decore train`` command that makes them, except in the default task (weights shipped
+      in the package) and with ``train_baseline=True``.
     - ``dataset``: a name from ``decore_env.data.sets.DATASET_NAMES``, an ImageFolder-style path, or
       a ``decore_env.data.splits.DataSplits``.
     - ``lam``: the penalty of a wrong prediction, in (0, 1e6] (settable: ``env.unwrapped.lam``).

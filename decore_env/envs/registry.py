@@ -18,8 +18,8 @@ class TaskId:
 
 TASKS: dict[str, TaskId] = {
     "DecoreCompress-v0": TaskId(
-        "the default task: LeNet-5 on the embedded MNIST subset, lambda 6, weights trained on "
-        "first use and cached (offline, CPU seconds)"
+        "the default task: LeNet-5 on the embedded MNIST subset, lambda 6, weights shipped in "
+        "the package (offline, the same on every machine)"
     ),
     "DecoreCompressLeNet-v0": TaskId("alias of DecoreCompress-v0 (kept for earlier users)"),
     "DecoreCompressLayerwise-v0": TaskId(

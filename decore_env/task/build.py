@@ -27,15 +27,12 @@ from decore_env.task.spec import TaskSpec
 from decore_env.task.weights import (
     TRAIN_SPLITS,
     cached_baseline,
+    default_weights,
     embedded_data,
     needs_weights,
     refuse_without_weights,
 )
-from decore_env.training.metrics import accuracy
-
-EVAL_BATCH = 1000
-"""Images per forward pass of :meth:`CompressionTask.evaluate` (memory only: no effect on
-results)."""
+from decore_env.training.metrics import split_accuracy
 
 
 def load_splits(spec: TaskSpec) -> DataSplits:
@@ -49,15 +46,18 @@ def load_splits(spec: TaskSpec) -> DataSplits:
 
 def build_network(spec: TaskSpec, splits: DataSplits) -> nn.Module:
     """The network of ``spec`` with trained weights: a copy of a given module, or a registry
-    network with its checkpoint (cached for the default task or with ``train_baseline``)."""
+    network with its checkpoint (shipped for the default task, trained and cached with
+    ``train_baseline``)."""
     if not isinstance(spec.model, str):
         net = copy.deepcopy(spec.model)
         if spec.checkpoint is not None:
             load_weights(net, spec.checkpoint)
         return net
     checkpoint = spec.checkpoint
-    if checkpoint is None:  # the default task, or train_baseline (build_core refused the rest)
+    if checkpoint is None and spec.train_baseline:
         checkpoint = cached_baseline(spec.model, splits, spec.seed, resolve_device(spec.device))
+    elif checkpoint is None:  # the default task (checked_splits refused the rest)
+        checkpoint = default_weights()
     net = models.for_data(spec.model, splits.num_classes, splits.input_shape)
     load_weights(net, checkpoint)
     return net
@@ -254,11 +254,9 @@ class CompressionTask:
     def evaluate(self, mask: Tensor, split: str = "test") -> float:
         """Top-1 accuracy of the network under ``mask`` (n_agents,) on the named split, one
         mask for every image; no weight and no random state changes."""
-        x, y = self.splits.split(split)
         mask = self.core.gates.check_mask(mask).to(self.core.device)
         with self.core.gates.masked(mask):
-            s = self.splits
-            return accuracy(self.core.model, x, y, s.mean, s.std, EVAL_BATCH, self.core.device)
+            return split_accuracy(self.core.model, self.splits, split, self.core.device)
 
     def state_dict(self) -> dict:
         """What the next step depends on besides the agent: network, optimiser, data, clock."""

@@ -5,7 +5,7 @@ DEFAULT_DATASET = "embedded"
 DEFAULT_LAM = 6.0
 """lambda of the default task (LeNet-5 on the embedded MNIST subset), used by ``gym.make``,
 ``decore compress`` and ``decore demo`` alike. Dropping pays while the accuracy exceeds the
-break-even lam / (1 + lam) = 85.7%; the cached LeNet-5 classifies about 98% correctly, so the
+break-even lam / (1 + lam) = 85.7%; the shipped LeNet-5 classifies about 98% correctly, so the
 agents can drop many channels before the reward turns, and a 1-point accuracy loss already
 costs more than it pays. Measured with the demo (seeds 0 to 2): 7.6x to 10.1x fewer params
 at -0.17 to +0.03 points."""

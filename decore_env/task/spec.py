@@ -43,7 +43,7 @@ class TaskSpec:
     checkpoint: Any = setting(
         None,
         "trained weights (a state-dict file or mapping); without one only the default "
-        "LeNet-5 task has weights (trained on first use and cached)",
+        "LeNet-5 task has weights (shipped in the package)",
     )
     dataset: Any = setting(
         DEFAULT_DATASET,

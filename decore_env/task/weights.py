@@ -1,16 +1,18 @@
-"""Trained weights for a task: given, trained on first use and cached, or refused in one line.
+"""Trained weights for a task: given, shipped, trained on first use and cached, or refused.
 
 A task scores masks on a trained network; with random weights every mask scores about chance
 and the rewards say nothing. So a registry network needs a checkpoint, except the default
-task (LeNet-5 on the embedded MNIST subset), whose weights take seconds to train and are
-cached, and a task built with ``train_baseline=True``, which trains (once, cached by its
-settings) before it starts. The cache is ``$DECORE_CACHE`` or ``~/.cache/decore``.
+task (LeNet-5 on the embedded MNIST subset), whose weights ship in the package
+(:data:`DEFAULT_WEIGHTS`, the same network on every machine, whatever the task's seed), and a
+task built with ``train_baseline=True``, which trains (once, cached by its settings) before it
+starts. The cache is ``$DECORE_CACHE`` or ``~/.cache/decore``.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.resources
 import os
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,11 @@ from decore_env.training.baseline import train_baseline
 from decore_env.training.fit import Schedule
 from decore_env.training.metrics import count
 
+DEFAULT_WEIGHTS = "lenet5-embedded.pt"
+"""The default task's baseline in the package's assets, trained on the embedded training split
+(val held out) by ``scripts/train_default_weights.py`` with this module's schedule, seed 0."""
+DEFAULT_WEIGHTS_SHA256 = "4826bda27564f68304f522a41dc586094be7a63d504bcbb2bb94976fff313956"
+"""sha256 of :data:`DEFAULT_WEIGHTS` (the README quotes it; a test checks the file)."""
 BASELINE_EPOCHS = {"embedded": 6, "mnist": 6, "fashion_mnist": 10}
 """Epochs of a baseline trained for a task (our choice): 6 give LeNet-5 about 98% on the
 embedded set; data sets not listed get DEFAULT_BASELINE_EPOCHS."""
@@ -76,6 +83,22 @@ def baseline_epochs(dataset: str) -> int:
     return BASELINE_EPOCHS.get(dataset, DEFAULT_BASELINE_EPOCHS)
 
 
+def baseline_schedule(dataset: str) -> Schedule:
+    """How a baseline for ``dataset`` is trained: the default task's and the cache's."""
+    return Schedule(baseline_epochs(dataset), BASELINE_LR, BASELINE_BATCH, BASELINE_WEIGHT_DECAY)
+
+
+def default_weights() -> Path:
+    """The shipped weights of the default task."""
+    path = Path(str(importlib.resources.files("decore_env").joinpath("assets", DEFAULT_WEIGHTS)))
+    if not path.is_file():
+        raise MissingWeightsError(
+            f"the default task's weights {path} are missing from the installed package; "
+            "reinstall it, or rebuild them with `python scripts/train_default_weights.py`"
+        )
+    return path
+
+
 def cached_baseline(model: str, splits: DataSplits, seed: int, device: Any) -> Path:
     """Path of ``model`` trained on ``splits`` with the task schedule, training it on first use.
 
@@ -84,6 +107,7 @@ def cached_baseline(model: str, splits: DataSplits, seed: int, device: Any) -> P
     """
     epochs = baseline_epochs(splits.name)
     key = f"{model}-{splits.name}-e{epochs}-lr{BASELINE_LR}-b{BASELINE_BATCH}-s{seed}"
+    key += f"-val{len(splits.val_y)}"  # trained on train minus val
     if splits.name != DEFAULT_DATASET and splits.name not in TRAIN_SPLITS:  # a folder
         digest = hashlib.sha256(splits.train_y.numpy().tobytes())
         digest.update(splits.train_x[:: max(1, len(splits.train_x) // 64)].numpy().tobytes())
@@ -91,12 +115,11 @@ def cached_baseline(model: str, splits: DataSplits, seed: int, device: Any) -> P
     path = cache_dir() / f"{key}.pt"
     if path.is_file():
         return path
-    schedule = Schedule(epochs, BASELINE_LR, BASELINE_BATCH, BASELINE_WEIGHT_DECAY)
-    return train_baseline(path, model, splits, schedule, seed, device, progress=False)
+    return train_baseline(path, model, splits, baseline_schedule(splits.name), seed, device, False)
 
 
 def is_default_task(model: object, dataset: object) -> bool:
-    """The one task whose weights are made on first use without being asked."""
+    """The one task whose weights ship in the package."""
     return model == DEFAULT_MODEL and (dataset == DEFAULT_DATASET or dataset is embedded_data())
 
 

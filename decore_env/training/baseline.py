@@ -23,6 +23,7 @@ from decore_env.common.files import atomic_save, read_tensors
 from decore_env.common.seeds import derive_seed
 from decore_env.data.splits import DataSplits
 from decore_env.training.fit import Schedule, fit
+from decore_env.training.metrics import split_accuracy
 
 BASELINE_FORMAT = "decore-baseline"
 """The ``format`` entry of a baseline checkpoint."""
@@ -46,7 +47,8 @@ def baseline_checkpoint(
     seed: int,
     command: str = "",
 ) -> dict[str, Any]:
-    """The checkpoint of baseline ``net`` (registry name ``model``) trained on ``splits``."""
+    """The checkpoint of baseline ``net`` (registry name ``model``) trained on ``splits``:
+    ``accuracy`` on test (the number to report), ``val_accuracy`` (the one to tune on)."""
     return {
         "format": BASELINE_FORMAT,
         "version": BASELINE_VERSION,
@@ -58,6 +60,7 @@ def baseline_checkpoint(
         "std": splits.std,
         "state_dict": {k: v.cpu() for k, v in net.state_dict().items()},
         "accuracy": accuracy,
+        "val_accuracy": split_accuracy(net, splits, "val"),
         "epochs": schedule.epochs,
         "schedule": asdict(schedule),
         "seed": seed,

@@ -17,6 +17,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from decore_env.common.modes import autocast, eval_mode
 from decore_env.data.loader import TensorLoader
+from decore_env.data.splits import DataSplits
+
+EVAL_BATCH = 1000
+"""Images per forward pass when measuring accuracy (memory only: no effect on results)."""
 
 
 def count_params(model: nn.Module) -> int:
@@ -94,7 +98,7 @@ def accuracy(
     y: torch.Tensor,
     mean: tuple[float, ...],
     std: tuple[float, ...],
-    batch_size: int = 1000,
+    batch_size: int = EVAL_BATCH,
     device: torch.device | str = "cpu",
 ) -> float:
     """Top-1 accuracy in [0, 1] of ``model`` on uint8 images ``x`` (N, C, H, W), normalised
@@ -118,3 +122,13 @@ def accuracy(
             with autocast(device):
                 correct += (model(xb).argmax(1) == yb).sum()
     return correct.item() / len(x)
+
+
+def split_accuracy(
+    model: nn.Module, splits: DataSplits, split: str, device: torch.device | str | None = None
+) -> float:
+    """Top-1 of ``model`` on the split ``split`` ("train", "val" or "test") of ``splits``, on
+    ``device`` (default: where the model is)."""
+    x, y = splits.split(split)
+    device = _device_of(model) if device is None else device
+    return accuracy(model, x, y, splits.mean, splits.std, EVAL_BATCH, device)
