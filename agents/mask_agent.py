@@ -36,6 +36,13 @@ class MaskAgent:
         parts = {self.NAME_KEY: self.name, "mask": self.mask, "pairs": self.num_timesteps}
         atomic_save(parts | self.saved_parts(), path)
 
+    def keep_scores(self) -> Tensor:
+        """(n_agents,) how strongly the agent keeps each channel: its one mask (it is on the
+        target by construction, so a projection leaves it as it is)."""
+        if self.mask is None:
+            raise RuntimeError(f"{self.name}: call learn(total_timesteps) before keep_scores")
+        return self.mask.float()
+
     def predict(
         self,
         observation: Any = None,

@@ -164,6 +164,10 @@ class DecoreAgent:
         """(n_agents,) current keep probabilities, detached."""
         return torch.sigmoid(self.weights.detach())
 
+    def keep_scores(self) -> Tensor:
+        """(n_agents,) the keep probabilities, on the CPU (what a projection ranks by)."""
+        return self.keep_probabilities().cpu()
+
     def final_mask(self) -> Tensor:
         """The deterministic architecture while learning: keep channels with p > 0.5 (paper);
         what the agent reports to the env after every update."""

@@ -2,10 +2,13 @@
 params (or MACs) meets the target from below, within ``TOLERANCE``.
 
 The references order channels by their criterion; the native agent's exact-budget final
-architecture orders them by keep probability.
+architecture orders them by keep probability; :func:`project` puts any agent's architecture on
+the target by its own scores (the search track's one rule for every contestant).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -60,3 +63,35 @@ def check_met(gates: ChannelGates, mask: Tensor, target: float, resource: str) -
             f"cannot reach {resource} kept {target:g} within {TOLERANCE:.0%}: reached "
             f"{kept:.4f}; no further single-channel drop lands within it"
         )
+
+
+@dataclass(frozen=True)
+class Projected:
+    """An agent's architecture put on the target."""
+
+    mask: Tensor
+    """The projected mask (n_agents,), bool, within ``TOLERANCE`` below the target."""
+    agent_kept: float
+    """The kept fraction of the agent's own architecture, before the projection."""
+    changed: int
+    """Agents whose keep/drop decision the projection changed (0: it was on target)."""
+
+
+def project(
+    gates: ChannelGates, mask: Tensor, scores: Tensor, target: float, resource: str, seed: int
+) -> Projected:
+    """``mask`` if it is within ``TOLERANCE`` of ``target``; else the channels of highest
+    ``scores`` (the agent's own: keep probabilities, action values) that meet the target from
+    below, no group emptied, ties broken by a draw seeded with ``seed``."""
+    mask = torch.as_tensor(mask).bool().cpu()
+    kept = kept_fraction(gates, mask, resource)
+    if abs(kept / target - 1) <= TOLERANCE:
+        return Projected(mask, kept, 0)
+    scores = torch.as_tensor(scores, dtype=torch.float64).cpu()
+    if scores.shape != mask.shape:
+        raise ValueError(f"scores of shape {tuple(scores.shape)}; expected {tuple(mask.shape)}")
+    tie_break = torch.randperm(len(scores), generator=torch.Generator().manual_seed(seed))
+    order = tie_break[torch.argsort(scores[tie_break], stable=True)]  # lowest score dropped first
+    projected = drop_until(gates, order, target, resource)
+    check_met(gates, projected, target, resource)
+    return Projected(projected, kept, int((projected != mask).sum()))

@@ -71,7 +71,7 @@ def policy_env(
     return relax(env, config.seed) if config.agent in RELAXED else env
 
 
-def make_agent(
+def run_agent(
     config: CompressConfig, env: Any
 ) -> DecoreAgent | Reference | SB3Agent | LayerwiseAgent:
     """The agent ``config.agent`` names, on ``env``, with the run's settings."""
@@ -98,7 +98,7 @@ class PolicyPhase:
             self.env = self.recorder = CurveRecorder(self.task_env, config.log_every)
         self.base = self.env.unwrapped
         self.env.reset(seed=config.seed)
-        self.agent = make_agent(config, self.env)
+        self.agent = run_agent(config, self.env)
         self.steps_per_epoch = self.base.steps_per_epoch
         self.updates = 0
         self.epoch = 0

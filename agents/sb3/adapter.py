@@ -97,6 +97,19 @@ def deterministic_mask(model: BaseAlgorithm, observations: np.ndarray) -> torch.
     return torch.as_tensor(np.asarray(action)[0] > 0.5)
 
 
+def keep_scores(model: BaseAlgorithm, observations: np.ndarray) -> torch.Tensor:
+    """(n_agents,) how strongly ``model`` keeps each channel now, on the first of
+    ``observations``: the Bernoulli keep probabilities of A2C and PPO, the deterministic
+    action of SAC and TD3 (a keep probability of the relaxation)."""
+    obs = np.asarray(observations)[:1]
+    if isinstance(model.action_space, spaces.MultiBinary):
+        obs_tensor, _ = model.policy.obs_to_tensor(obs)
+        with torch.no_grad():
+            return model.policy.get_distribution(obs_tensor).distribution.probs[0].float()
+    action, _ = model.predict(obs, deterministic=True)
+    return torch.as_tensor(np.asarray(action)[0], dtype=torch.float32)
+
+
 class ReportArchitecture(BaseCallback):
     """Reports the agent's current deterministic mask to the DECORE env after every step.
 
@@ -174,6 +187,12 @@ class SB3Agent(MaskAgent):
         self.mask = deterministic_mask(self.model, self.model._last_obs)
         self.env.unwrapped.report_architecture(self.mask)
         return self
+
+    def keep_scores(self) -> torch.Tensor:
+        """(n_agents,) the policy's keep scores now (:func:`keep_scores`)."""
+        if self.mask is None:
+            raise RuntimeError(f"{self.name}: call learn(total_timesteps) before keep_scores")
+        return keep_scores(self.model, self.model._last_obs)
 
     def saved_parts(self) -> dict[str, Any]:
         """The policy's weights."""

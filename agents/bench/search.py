@@ -1,0 +1,178 @@
+"""The search track: contestants compared as searchers of a keep mask.
+
+Every cell meets the same task through the env the pipeline builds (:func:`policy_env`): the
+default task's shipped baseline, frozen (no weight changes during the search), the task's
+pair budget (policy epochs x steps per epoch x pairs per step), and a final architecture put
+on the target by one rule for every contestant (:func:`agents.references.targets.project`):
+on target within 2% it passes unchanged, otherwise the agent's own keep scores decide. The
+metric is the one-shot top-1 of the pruned baseline, without any weight update, on test (read
+once, at the end); along the search the val one-shot accuracy of the agent's current
+projected architecture gives the anytime curve (``CURVE_POINTS`` points) and its mean.
+Contestants that search in one call (the references, td3_layerwise) have one point: the end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from agents.bench.results import ResultsCSV
+from agents.bench.sweep import CELL_KEY, CONTESTANTS, Cell, SweepError
+from agents.names import LAYERWISE_AGENTS, REFERENCES
+from agents.references.targets import TOLERANCE, Projected, kept_fraction, project
+from agents.run.config import CompressConfig
+from agents.run.policy_phase import policy_env, run_agent
+from agents.run.summary import versions
+from decore_env.common.seeds import derive_seed
+
+CURVE_POINTS = 10
+"""Points of the anytime curve: the budget is spent in this many equal chunks."""
+SEARCH_COLUMNS = (
+    *CELL_KEY,
+    "agent_kept",
+    "changed",
+    "kept",
+    "matched",
+    "val_acc",
+    "test_acc",
+    "anytime_val",
+    "pairs",
+    "search_s",
+    "versions",
+    "commit",
+    "command",
+)
+"""One row per cell: the agent's own kept fraction, channels the projection changed, the
+projected kept fraction, one-shot val and test top-1, the mean val top-1 over the anytime
+curve, pairs scored, search seconds (evaluations excluded)."""
+SEARCH_CURVE_COLUMNS = (*CELL_KEY, "pairs", "val_acc", "kept")
+
+
+def search_config(task: CompressConfig, cell: Cell, checkpoint: str | Path) -> CompressConfig:
+    """The settings of ``cell`` in the search track: the contestant's on the task's, on the
+    frozen ``checkpoint``; refused for a contestant that needs joint training."""
+    settings = dict(CONTESTANTS[cell.agent])
+    if settings.get("train_network") or settings.get("search_share", 1.0) < 1:
+        raise SweepError(
+            f"{cell.agent} trains the network during its search; the search track is frozen: "
+            "compare it in the fine-tune track (benchmarks/compare_agents.py)"
+        )
+    settings["train_network"] = False
+    return replace(
+        task,
+        seed=cell.seed,
+        checkpoint=str(checkpoint),
+        target_params=cell.target if cell.resource == "params" else None,
+        target_macs=cell.target if cell.resource == "macs" else None,
+        **settings,
+    )
+
+
+def _projected(agent: Any, env: Any, cell: Cell) -> Projected:
+    mask, _ = agent.predict(None, deterministic=True)
+    seed = derive_seed(cell.seed, "actions")
+    base = env.unwrapped
+    return project(base.gates, mask, agent.keep_scores(), cell.target, cell.resource, seed)
+
+
+def run_search_cell(
+    cell: Cell, task: CompressConfig, checkpoint: str | Path, command: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Search ``cell`` and return its row and its anytime curve."""
+    config = search_config(task, cell, checkpoint)
+    env = policy_env(config, checkpoint)
+    env.reset(seed=config.seed)
+    agent = run_agent(config, env)
+    base = env.unwrapped
+    budget = config.search_epochs * base.steps_per_epoch * agent.pairs_per_step
+    one_call = config.agent in (*REFERENCES, *LAYERWISE_AGENTS)
+    # an on-policy SB3 agent learns in whole rollouts: no chunk may be shorter than one
+    rollout = getattr(getattr(agent, "model", None), "n_steps", 1) * agent.pairs_per_step
+    chunks = [budget] if one_call else _chunks(budget, agent.pairs_per_step, rollout)
+    curve, searching, goal = [], 0.0, 0
+    for chunk in chunks:
+        goal += chunk  # what the agent should have spent by now: a rollout's overshoot is
+        start = time.perf_counter()  # taken back from the next chunk
+        if goal - agent.num_timesteps >= min(rollout, chunk):
+            agent.learn(goal - agent.num_timesteps)
+        searching += time.perf_counter() - start
+        projected = _projected(agent, env, cell)
+        kept = kept_fraction(base.gates, projected.mask, cell.resource)
+        val = base.evaluate(projected.mask, "val")
+        curve.append(cell.key() | {"pairs": agent.num_timesteps, "val_acc": val, "kept": kept})
+    test = base.evaluate(projected.mask, "test")
+    env.close()
+    return _row(cell, projected, curve, test, searching, command), curve
+
+
+def _chunks(budget: int, per_step: int, smallest: int) -> list[int]:
+    """``budget`` pairs in CURVE_POINTS chunks of whole env steps, or fewer where a chunk
+    would be below ``smallest`` pairs."""
+    steps = budget // per_step
+    points = max(1, min(CURVE_POINTS, budget // smallest))
+    edges = [round(steps * k / points) for k in range(points + 1)]
+    return [(b - a) * per_step for a, b in zip(edges, edges[1:], strict=False) if b > a]
+
+
+def _row(
+    cell: Cell,
+    projected: Projected,
+    curve: list[dict[str, Any]],
+    test: float,
+    seconds: float,
+    command: str,
+) -> dict[str, Any]:
+    kept, info = curve[-1]["kept"], versions()
+    return cell.key() | {
+        "agent_kept": projected.agent_kept,
+        "changed": projected.changed,
+        "kept": kept,
+        "matched": abs(kept / cell.target - 1) <= TOLERANCE,
+        "val_acc": curve[-1]["val_acc"],
+        "test_acc": test,
+        "anytime_val": sum(p["val_acc"] for p in curve) / len(curve),
+        "pairs": curve[-1]["pairs"],
+        "search_s": round(seconds, 1),
+        "versions": ", ".join(f"{k} {v}" for k, v in info.items() if k != "git_commit" and v),
+        "commit": info.get("git_commit") or "",
+        "command": command,
+    }
+
+
+def open_search_tables(csv: Path) -> tuple[ResultsCSV, ResultsCSV]:
+    """The search-track table at ``csv`` and its anytime curves beside it."""
+    curves = csv.with_name(f"{csv.stem}-curves{csv.suffix}")
+    return (
+        ResultsCSV(csv, SEARCH_COLUMNS, CELL_KEY),
+        ResultsCSV(curves, SEARCH_CURVE_COLUMNS, (*CELL_KEY, "pairs")),
+    )
+
+
+def run_search_grid(
+    cells: Sequence[Cell],
+    tasks: Mapping[str, CompressConfig],
+    checkpoints: Mapping[str, str | Path],
+    csv: Path,
+    command: str,
+    progress: bool = True,
+) -> int:
+    """Run the cells with no row in ``csv`` yet (every setting checked first); returns how
+    many ran. ``checkpoints``: the frozen baseline of each task."""
+    table, curves = open_search_tables(csv)
+    done = table.done()
+    todo = [c for c in dict.fromkeys(cells) if table.key_of(c.key()) not in done]
+    for cell in todo:
+        if cell.task not in tasks or cell.task not in checkpoints:
+            raise SweepError(f"no settings or baseline for task {cell.task!r}")
+        search_config(tasks[cell.task], cell, checkpoints[cell.task])
+    for cell in tqdm(todo, desc="search cells", unit="cell", disable=not progress):
+        row, curve = run_search_cell(cell, tasks[cell.task], checkpoints[cell.task], command)
+        for point in curve:  # the curve first: a row means the cell is complete
+            curves.append(point)
+        table.append(row)
+    return len(todo)

@@ -1,0 +1,93 @@
+"""The search track: every contestant as a searcher of a keep mask, on the default task's
+shipped baseline, frozen, with the same pair budget and one projection onto the target.
+
+Rows go to ``--csv`` (default ``benchmarks/results/search-track.csv``, its anytime curves
+beside it); a rerun skips the cells that have a row, so a grid can run in parts.
+``--render`` writes the markdown and the PNGs from the CSVs alone.
+
+    python benchmarks/search_track.py --seeds 0 1 2 3 4 5 6 7 8 9 --targets 0.1 0.03
+    python benchmarks/search_track.py --agents reinforce-plus l1_global --seeds 0 1
+    python benchmarks/search_track.py --render
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from agents.bench.results import SchemaError
+from agents.bench.search import open_search_tables, run_search_grid
+from agents.bench.search_report import render_search_track
+from agents.bench.sweep import CONTESTANTS, SweepError, grid
+from agents.run.config import demo_config
+from agents.run.summary import command_line
+from decore_env.task.weights import default_weights
+
+HERE = Path(__file__).resolve().parent
+TASK = "embedded"
+"""The search track's task: the default task (LeNet-5 on the embedded MNIST subset) with the
+demo's phase lengths (30 policy epochs: 299,520 pairs at batch 256)."""
+AGENTS = (
+    "reinforce",
+    "reinforce-plus",
+    "a2c",
+    "ppo",
+    "sac",
+    "td3",
+    "td3_layerwise",
+    "uniform",
+    "l1_layer",
+    "l1_global",
+    "random",
+    "random_search",
+    "greedy",
+)
+"""Every contestant of the leaderboard that searches on a frozen network."""
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", nargs="+", default=list(AGENTS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(range(10)))
+    parser.add_argument("--targets", nargs="+", type=float, default=[0.1, 0.03])
+    parser.add_argument("--csv", type=Path, default=HERE / "results" / "search-track.csv")
+    parser.add_argument("--render", action="store_true", help="only render the markdown")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the search")
+    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.agents) - set(CONTESTANTS))
+    if unknown:
+        parser.error(f"unknown agents {unknown}; known: {', '.join(CONTESTANTS)}")
+    if any(s < 0 for s in args.seeds) or any(not 0 < t <= 1 for t in args.targets):
+        parser.error("seeds must be >= 0 and targets in (0, 1]")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        if not args.render:
+            torch.set_num_threads(args.threads)
+            cells = grid([TASK], args.agents, args.seeds, args.targets)
+            command = command_line(sys.argv if argv is None else [__file__, *argv])
+            tasks = {TASK: demo_config(device="auto")}
+            ran = run_search_grid(
+                cells, tasks, {TASK: default_weights()}, args.csv, command, args.progress
+            )
+            print(f"{ran} cells run; rows in {args.csv}")
+        table, curves = open_search_tables(args.csv)
+        if table.rows():
+            out = render_search_track(table.rows(), curves.rows(), args.csv.parent, args.csv.stem)
+            print(f"rendered {', '.join(str(p) for p in out)}")
+    except (SchemaError, SweepError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The search track: one projection rule for every contestant, rows and curves per cell."""
+
+import csv
+
+import pytest
+import torch
+from envs import agent_env
+
+from agents.bench.search import run_search_grid, search_config
+from agents.bench.search_report import render_search_track
+from agents.bench.sweep import Cell, SweepError
+from agents.references.targets import TOLERANCE, drop_until, kept_fraction, project
+from agents.run.config import demo_config
+from decore_env.task.weights import default_weights
+
+TINY = demo_config(policy_epochs=1, device="cpu")
+"""The default task with one policy epoch: 9,984 pairs."""
+
+
+@pytest.fixture(scope="module")
+def gates():
+    return agent_env(2).unwrapped.gates
+
+
+def test_an_architecture_on_target_passes_unchanged(gates):
+    order = torch.randperm(gates.n_agents, generator=torch.Generator().manual_seed(0))
+    mask = drop_until(gates, order, 0.3, "params")
+    projected = project(gates, mask, torch.rand(gates.n_agents), 0.3, "params", seed=0)
+    assert torch.equal(projected.mask, mask) and projected.changed == 0
+
+
+def test_an_architecture_off_target_keeps_the_highest_scores_that_meet_it(gates):
+    scores = torch.rand(gates.n_agents, generator=torch.Generator().manual_seed(1))
+    everything = torch.ones(gates.n_agents, dtype=torch.bool)
+    projected = project(gates, everything, scores, 0.1, "params", seed=0)
+    kept = kept_fraction(gates, projected.mask, "params")
+    assert 0.1 * (1 - TOLERANCE) <= kept <= 0.1 and projected.agent_kept == 1.0
+    assert projected.changed == int((~projected.mask).sum())
+    assert gates.kept_per_group(projected.mask)[0].min() >= 1
+    # dropped in ascending score: only a group's last channel or a skipped drop breaks it
+    below = int((scores[projected.mask] < scores[~projected.mask].max()).sum())
+    assert below <= len(gates.groups) + 2
+
+
+def test_ties_are_broken_by_the_seed(gates):
+    flat = torch.full((gates.n_agents,), 0.5)
+    everything = torch.ones(gates.n_agents, dtype=torch.bool)
+    masks = [project(gates, everything, flat, 0.3, "params", seed=s).mask for s in (0, 0, 1)]
+    assert torch.equal(masks[0], masks[1]) and not torch.equal(masks[0], masks[2])
+
+
+def test_a_contestant_that_trains_the_network_is_sent_to_the_fine_tune_track():
+    cell = Cell("embedded", "reinforce+early-settle", 0, 0.1)
+    with pytest.raises(SweepError, match="fine-tune track"):
+        search_config(TINY, cell, default_weights())
+
+
+def test_every_contestant_lands_on_target_and_a_rerun_runs_nothing(tmp_path):
+    cells = [Cell("embedded", a, 0, 0.1) for a in ("reinforce", "l1_global", "a2c")]
+    table = tmp_path / "search.csv"
+    args = ({"embedded": TINY}, {"embedded": default_weights()}, table, "cmd", False)
+    assert run_search_grid(cells, *args) == 3
+    with table.open() as f:
+        rows = {r["agent"]: r for r in csv.DictReader(f)}
+    assert all(r["matched"] == "True" for r in rows.values())
+    assert rows["l1_global"]["changed"] == "0" and rows["l1_global"]["pairs"] == "0"
+    assert int(rows["reinforce"]["changed"]) > 0  # paper mode keeps almost all at 1 epoch
+    assert int(rows["reinforce"]["pairs"]) == 39 * 256  # the budget, spent exactly
+    assert int(rows["a2c"]["pairs"]) >= 39 * 256
+    with (tmp_path / "search-curves.csv").open() as f:
+        curve = [r for r in csv.DictReader(f) if r["agent"] == "reinforce"]
+    assert len(curve) == 10 and int(curve[-1]["pairs"]) == 39 * 256
+    assert run_search_grid(cells, *args) == 0
+    with table.open() as f:
+        written = render_search_track(list(csv.DictReader(f)), [], tmp_path, "search")
+    text = written[0].read_text()
+    assert all(f"| {agent} | 1/1 |" in text for agent in rows)
+    assert all(p.is_file() for p in written)
