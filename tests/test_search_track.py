@@ -6,7 +6,7 @@ import pytest
 import torch
 from envs import agent_env
 
-from agents.bench.search import run_search_grid, search_config
+from agents.bench.search import mask_from_hex, mask_to_hex, run_search_grid, search_config
 from agents.bench.search_report import render_search_track
 from agents.bench.sweep import Cell, SweepError
 from agents.references.targets import TOLERANCE, drop_until, kept_fraction, project
@@ -49,13 +49,20 @@ def test_ties_are_broken_by_the_seed(gates):
     assert torch.equal(masks[0], masks[1]) and not torch.equal(masks[0], masks[2])
 
 
+def test_a_mask_survives_its_hex_text(gates):
+    mask = torch.rand(gates.n_agents, generator=torch.Generator().manual_seed(2)) > 0.5
+    assert torch.equal(mask_from_hex(mask_to_hex(mask), gates.n_agents), mask)
+    with pytest.raises(ValueError, match="hex digits"):
+        mask_from_hex("ff", gates.n_agents)
+
+
 def test_a_contestant_that_trains_the_network_is_sent_to_the_fine_tune_track():
     cell = Cell("embedded", "reinforce+early-settle", 0, 0.1)
     with pytest.raises(SweepError, match="fine-tune track"):
         search_config(TINY, cell, default_weights())
 
 
-def test_every_contestant_lands_on_target_and_a_rerun_runs_nothing(tmp_path):
+def test_every_contestant_lands_on_target_and_a_rerun_runs_nothing(tmp_path, gates):
     cells = [Cell("embedded", a, 0, 0.1) for a in ("reinforce", "l1_global", "a2c")]
     table = tmp_path / "search.csv"
     args = ({"embedded": TINY}, {"embedded": default_weights()}, table, "cmd", False)
@@ -63,6 +70,9 @@ def test_every_contestant_lands_on_target_and_a_rerun_runs_nothing(tmp_path):
     with table.open() as f:
         rows = {r["agent"]: r for r in csv.DictReader(f)}
     assert all(r["matched"] == "True" for r in rows.values())
+    for row in rows.values():  # the row's mask is the architecture it measured
+        mask = mask_from_hex(row["mask"], gates.n_agents)
+        assert kept_fraction(gates, mask, "params") == pytest.approx(float(row["kept"]))
     assert rows["l1_global"]["changed"] == "0" and rows["l1_global"]["pairs"] == "0"
     assert int(rows["reinforce"]["changed"]) > 0  # paper mode keeps almost all at 1 epoch
     assert int(rows["reinforce"]["pairs"]) == 39 * 256  # the budget, spent exactly

@@ -19,6 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import Tensor
 from tqdm import tqdm
 
 from agents.bench.results import ResultsCSV
@@ -43,13 +45,15 @@ SEARCH_COLUMNS = (
     "anytime_val",
     "pairs",
     "search_s",
+    "mask",
     "versions",
     "commit",
     "command",
 )
 """One row per cell: the agent's own kept fraction, channels the projection changed, the
 projected kept fraction, one-shot val and test top-1, the mean val top-1 over the anytime
-curve, pairs scored, search seconds (evaluations excluded)."""
+curve, pairs scored, search seconds (evaluations excluded), the projected mask in hex
+(:func:`mask_to_hex`: the fine-tune track prunes the same architecture)."""
 SEARCH_CURVE_COLUMNS = (*CELL_KEY, "pairs", "val_acc", "kept")
 
 
@@ -138,10 +142,27 @@ def _row(
         "anytime_val": sum(p["val_acc"] for p in curve) / len(curve),
         "pairs": curve[-1]["pairs"],
         "search_s": round(seconds, 1),
+        "mask": mask_to_hex(projected.mask),
         "versions": ", ".join(f"{k} {v}" for k, v in info.items() if k != "git_commit" and v),
         "commit": info.get("git_commit") or "",
         "command": command,
     }
+
+
+def mask_to_hex(mask: Tensor) -> str:
+    """A bool mask (n_agents,) as hex digits, four agents a digit, the first agent in the
+    highest bit of the first digit."""
+    bits = "".join("1" if keep else "0" for keep in mask.tolist())
+    bits += "0" * (-len(bits) % 4)
+    return "".join(f"{int(bits[i : i + 4], 2):x}" for i in range(0, len(bits), 4))
+
+
+def mask_from_hex(text: str, n_agents: int) -> Tensor:
+    """The mask :func:`mask_to_hex` wrote, for a network of ``n_agents`` agents."""
+    if len(text) != -(-n_agents // 4):
+        raise ValueError(f"a mask of {n_agents} agents has {-(-n_agents // 4)} hex digits")
+    bits = "".join(f"{int(digit, 16):04b}" for digit in text)
+    return torch.tensor([b == "1" for b in bits[:n_agents]])
 
 
 def open_search_tables(csv: Path) -> tuple[ResultsCSV, ResultsCSV]:
