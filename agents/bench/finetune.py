@@ -1,0 +1,174 @@
+"""The fine-tune track: the search track's architectures, pruned from the shipped baseline and
+fine-tuned with one fixed schedule at two lengths, where users end up.
+
+Each cell reads the projected mask of a search-track row (on target), removes the dropped
+channels from the shipped baseline for real (:func:`decore_env.channels.surgery.prune`), and
+fine-tunes the pruned network with the task's fine-tuning schedule (one-cycle SGD at its
+learning rate, batch 128) for each length of ``FINETUNE_EPOCHS``, seeded with the row's seed.
+Test is read once per cell, at the end; val beside it. :func:`rank_correlations` says how far
+the search track's ranking of the contestants predicts each fine-tuned ranking (Spearman).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import stats as scipy_stats
+from tqdm import tqdm
+
+from agents.bench.results import ResultsCSV
+from agents.bench.search import mask_from_hex
+from agents.bench.sweep import CELL_KEY
+from agents.run.config import CompressConfig
+from agents.run.summary import versions
+from decore_env.channels.gates import ChannelGates
+from decore_env.channels.surgery import connected_keep, prune
+from decore_env.common.files import atomic_write
+from decore_env.task.build import build_network, load_splits
+from decore_env.training.fit import Schedule, fit
+from decore_env.training.metrics import count_params, split_accuracy
+
+FINETUNE_EPOCHS = (1, 33)
+"""The two lengths: one epoch, and the default task's whole network-training schedule (30
+policy + 3 fine-tuning epochs, as the leaderboard gives every contestant)."""
+FINETUNE_BATCH = 128
+"""Batch size of the fine-tuning (the pipeline's)."""
+FINETUNE_COLUMNS = (
+    *CELL_KEY,
+    "epochs",
+    "search_test_acc",
+    "params",
+    "val_acc",
+    "test_acc",
+    "finetune_s",
+    "versions",
+    "commit",
+    "command",
+)
+
+
+def finetune_cell(
+    row: Mapping[str, str], epochs: int, task: CompressConfig, checkpoint: str | Path, command: str
+) -> dict[str, Any]:
+    """Prune the shipped baseline to the row's architecture, fine-tune it ``epochs`` epochs."""
+    spec = task.task_spec(checkpoint=str(checkpoint))
+    splits = load_splits(spec)
+    net = build_network(spec, splits).eval()
+    example = torch.zeros(1, *splits.input_shape)
+    gates = ChannelGates(net, example)
+    mask = mask_from_hex(row["mask"], gates.n_agents)
+    keep = connected_keep(gates.split(mask), gates.groups, gates.channel_agents, net)
+    pruned = prune(net, keep, example)
+    schedule = Schedule(epochs, task.finetune_lr, FINETUNE_BATCH, task.weight_decay)
+    start = time.perf_counter()
+    fit(pruned, splits, schedule, "cpu", int(row["seed"]), progress=False)
+    seconds = time.perf_counter() - start
+    info = versions()
+    return {name: row[name] for name in CELL_KEY} | {
+        "epochs": epochs,
+        "search_test_acc": row["test_acc"],
+        "params": count_params(pruned),
+        "val_acc": split_accuracy(pruned, splits, "val"),
+        "test_acc": split_accuracy(pruned, splits, "test"),
+        "finetune_s": round(seconds, 1),
+        "versions": ", ".join(f"{k} {v}" for k, v in info.items() if k != "git_commit" and v),
+        "commit": info.get("git_commit") or "",
+        "command": command,
+    }
+
+
+def run_finetune_grid(
+    search_rows: Sequence[Mapping[str, str]],
+    seeds: Sequence[int],
+    task: CompressConfig,
+    checkpoint: str | Path,
+    csv: Path,
+    command: str,
+    progress: bool = True,
+) -> int:
+    """Fine-tune every on-target search row of ``seeds`` at every length that has no row in
+    ``csv`` yet; returns how many cells ran."""
+    table = ResultsCSV(csv, FINETUNE_COLUMNS, (*CELL_KEY, "epochs"))
+    done = table.done()
+    todo = [
+        (row, epochs)
+        for row in search_rows
+        if row["matched"] == "True" and int(row["seed"]) in seeds
+        for epochs in FINETUNE_EPOCHS
+        if table.key_of({**row, "epochs": epochs}) not in done
+    ]
+    for row, epochs in tqdm(todo, desc="fine-tune cells", unit="cell", disable=not progress):
+        table.append(finetune_cell(row, epochs, task, checkpoint, command))
+    return len(todo)
+
+
+def rank_correlations(
+    search_rows: Sequence[Mapping[str, str]], finetune_rows: Sequence[Mapping[str, str]]
+) -> dict[tuple[str, int], float]:
+    """Spearman's correlation, per (target, epochs), between the contestants' mean one-shot
+    test top-1 (search track) and their mean fine-tuned test top-1, on the seeds both have."""
+    tuned: dict[tuple[str, int], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in finetune_rows:
+        tuned[row["target"], int(row["epochs"])][row["agent"]].append(float(row["test_acc"]))
+    out = {}
+    for (target, epochs), by_agent in sorted(tuned.items()):
+        agents = sorted(by_agent)
+        searched = [
+            np.mean([float(r["search_test_acc"]) for r in finetune_rows if _is(r, a, target)])
+            for a in agents
+        ]
+        final = [np.mean(by_agent[a]) for a in agents]
+        out[target, epochs] = float(scipy_stats.spearmanr(searched, final).statistic)
+    return out
+
+
+def _is(row: Mapping[str, str], agent: str, target: str) -> bool:
+    return row["agent"] == agent and row["target"] == target and row["epochs"] == "1"
+
+
+def render_finetune_track(
+    search_rows: Sequence[Mapping[str, str]], rows: Sequence[Mapping[str, str]], path: Path
+) -> Path:
+    """The fine-tune track as markdown: per target and length, each contestant's one-shot and
+    fine-tuned test top-1 (means over seeds) and the rank correlation of the two."""
+    correlations = rank_correlations(search_rows, rows)
+    lines = [
+        "# Fine-tune track",
+        "",
+        "Rendered by `python benchmarks/finetune_track.py --render`: the search track's",
+        "architectures pruned from the shipped baseline and fine-tuned (one-cycle SGD, batch",
+        f"{FINETUNE_BATCH}); top-1 on test in %, means over seeds.",
+        "",
+    ]
+    for (target, epochs), rho in correlations.items():
+        lines += [
+            f"## {float(target):g} of params kept, {epochs} epoch(s) of fine-tuning",
+            "",
+            f"Spearman correlation of the search-track ranking with this one: {rho:+.2f}.",
+            "",
+            "| contestant | seeds | one-shot (search track) | fine-tuned |",
+            "|---|---|---|---|",
+        ]
+        cells = [r for r in rows if r["target"] == target and int(r["epochs"]) == epochs]
+        by_agent: dict[str, list[Mapping[str, str]]] = defaultdict(list)
+        for row in cells:
+            by_agent[row["agent"]].append(row)
+        ranked = sorted(
+            by_agent, key=lambda a: -np.mean([float(r["test_acc"]) for r in by_agent[a]])
+        )
+        for agent in ranked:
+            runs = by_agent[agent]
+            searched = 100 * np.mean([float(r["search_test_acc"]) for r in runs])
+            tuned = 100 * np.mean([float(r["test_acc"]) for r in runs])
+            lines.append(f"| {agent} | {len(runs)} | {searched:.2f} | {tuned:.2f} |")
+        lines.append("")
+    commits = sorted({r["commit"][:7] for r in rows})
+    lines += [f"Rows from commit {', '.join(commits)}.", ""]
+    text = "\n".join(lines).encode()
+    return atomic_write(path, lambda f: f.write(text))

@@ -1,0 +1,65 @@
+"""The fine-tune track: the search track's architectures fine-tuned at two lengths, with the
+rank correlation between the two tracks.
+
+Reads ``--search-csv`` (the search track's rows, each with its projected mask) and appends
+one row per (contestant, seed, target, length) to ``--csv``; a rerun skips the cells that have
+a row. ``--render`` writes the markdown from the CSVs alone.
+
+    python benchmarks/finetune_track.py --seeds 0 1 2 3 4
+    python benchmarks/finetune_track.py --render
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from agents.bench.finetune import FINETUNE_COLUMNS, render_finetune_track, run_finetune_grid
+from agents.bench.results import ResultsCSV, SchemaError
+from agents.bench.search import open_search_tables
+from agents.bench.sweep import CELL_KEY
+from agents.run.config import demo_config
+from agents.run.summary import command_line
+from decore_env.task.weights import default_weights
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--search-csv", type=Path, default=HERE / "results" / "search-track.csv")
+    parser.add_argument("--csv", type=Path, default=HERE / "results" / "finetune-track.csv")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--render", action="store_true", help="only render the markdown")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    args = parser.parse_args(argv)
+    try:
+        search_rows = open_search_tables(args.search_csv)[0].rows()
+        if not search_rows:
+            raise ValueError(f"{args.search_csv} holds no search-track rows: run it first")
+        if not args.render:
+            torch.set_num_threads(args.threads)
+            command = command_line(sys.argv if argv is None else [__file__, *argv])
+            task = demo_config(device="cpu")
+            ran = run_finetune_grid(
+                search_rows, args.seeds, task, default_weights(), args.csv, command, args.progress
+            )
+            print(f"{ran} cells run; rows in {args.csv}")
+        rows = ResultsCSV(args.csv, FINETUNE_COLUMNS, (*CELL_KEY, "epochs")).rows()
+        if rows:
+            print(
+                f"rendered {render_finetune_track(search_rows, rows, args.csv.with_suffix('.md'))}"
+            )
+    except (SchemaError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
