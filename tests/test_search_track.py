@@ -113,3 +113,22 @@ def test_the_fine_tune_track_prunes_each_searched_architecture_and_ranks_both_tr
     (key,) = finetune.rank_correlations(rows, tuned)
     assert key == ("0.1", 1)
     assert finetune.render_finetune_track(rows, tuned, tmp_path / "tuned.md").is_file()
+
+
+def test_an_agent_off_target_without_keep_scores_is_refused_by_name(monkeypatch, gates):
+    from agents.bench import search
+
+    class Blind:
+        """Keeps everything and cannot say which channels it values."""
+
+        pairs_per_step, num_timesteps = 256, 0
+
+        def learn(self, pairs):
+            self.num_timesteps += pairs
+
+        def predict(self, observation=None, deterministic=True):
+            return torch.ones(gates.n_agents, dtype=torch.int8).numpy(), None
+
+    monkeypatch.setattr(search, "run_agent", lambda config, env: Blind())
+    with pytest.raises(SweepError, match="reinforce missed the target and exposes no keep"):
+        search.run_search_cell(Cell("embedded", "reinforce", 0, 0.1), TINY, default_weights(), "")

@@ -78,9 +78,19 @@ def search_config(task: CompressConfig, cell: Cell, checkpoint: str | Path) -> C
 
 
 def _projected(agent: Any, env: Any, cell: Cell) -> Projected:
+    """The agent's architecture on the target; an agent without keep scores is refused by
+    name when its own architecture misses the target."""
     mask, _ = agent.predict(None, deterministic=True)
     seed = derive_seed(cell.seed, "actions")
     base = env.unwrapped
+    if not hasattr(agent, "keep_scores"):
+        mask = torch.as_tensor(mask).bool()
+        if abs(kept_fraction(base.gates, mask, cell.resource) / cell.target - 1) > TOLERANCE:
+            raise SweepError(
+                f"{cell.agent} missed the target and exposes no keep_scores() to project by; "
+                "give its agent class a keep_scores() method"
+            )
+        return Projected(mask, kept_fraction(base.gates, mask, cell.resource), 0)
     return project(base.gates, mask, agent.keep_scores(), cell.target, cell.resource, seed)
 
 

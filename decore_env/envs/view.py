@@ -93,11 +93,14 @@ class TaskView:
         """The channel groups, in the order of the action's agents."""
         return self.task.core.gates.groups
 
-    def evaluate(self, mask: Tensor | np.ndarray, split: str = "test") -> float:
+    def evaluate(
+        self, mask: Tensor | np.ndarray, split: str = "test", adapt_bn: bool = False
+    ) -> float:
         """Top-1 accuracy of the network under ``mask`` (n_agents,) on the named split
-        (``"test"``); for reports after a search. It changes no weight and no random state of
-        the env, and no agent's step reads these splits."""
-        return self.task.evaluate(torch.as_tensor(mask), split)
+        ("val" or "test"), for tuning and reports after a search; ``adapt_bn``: after
+        re-estimating the BatchNorm statistics under the mask on training images. It changes
+        no weight and no random state of the env, and no agent's step reads val or test."""
+        return self.task.evaluate(torch.as_tensor(mask), split, adapt_bn)
 
     def architecture_kept(self, info: dict, resource: str) -> Tensor:
         """Kept fraction of ``resource`` ("params" or "macs") of the architecture the agent

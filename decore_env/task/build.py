@@ -7,8 +7,11 @@ on tensors on the core's device; the env classes only convert at the boundary.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,7 +35,13 @@ from decore_env.task.weights import (
     needs_weights,
     refuse_without_weights,
 )
+from decore_env.training.adaptive_bn import adapted_bn
 from decore_env.training.metrics import split_accuracy
+
+
+@contextlib.contextmanager
+def _as_is(model: nn.Module, *_: Any) -> Iterator[nn.Module]:
+    yield model
 
 
 def load_splits(spec: TaskSpec) -> DataSplits:
@@ -251,12 +260,16 @@ class CompressionTask:
             truncated=self.steps >= self.episode_steps,
         )
 
-    def evaluate(self, mask: Tensor, split: str = "test") -> float:
+    def evaluate(self, mask: Tensor, split: str = "test", adapt_bn: bool = False) -> float:
         """Top-1 accuracy of the network under ``mask`` (n_agents,) on the named split, one
-        mask for every image; no weight and no random state changes."""
-        mask = self.core.gates.check_mask(mask).to(self.core.device)
-        with self.core.gates.masked(mask):
-            return split_accuracy(self.core.model, self.splits, split, self.core.device)
+        mask for every image; no weight and no random state changes. ``adapt_bn``: with the
+        BatchNorm statistics re-estimated under the mask on training images first
+        (:mod:`decore_env.training.adaptive_bn`; restored after)."""
+        core = self.core
+        mask = core.gates.check_mask(mask).to(core.device)
+        adapt = adapted_bn if adapt_bn else _as_is
+        with core.gates.masked(mask), adapt(core.model, self.splits, core.device):
+            return split_accuracy(core.model, self.splits, split, core.device)
 
     def state_dict(self) -> dict:
         """What the next step depends on besides the agent: network, optimiser, data, clock."""
