@@ -116,7 +116,7 @@ def test_bad_actions_and_seeds_are_refused():
         env.step(random_masks(3))
     with pytest.raises(ValueError, match="found 0.5"):
         env.step(np.full((4, N_AGENTS), 0.5))
-    with pytest.raises(ValueError, match="one int for all sub-envs"):
+    with pytest.raises(ValueError, match="one for all sub-envs"):
         env.reset(seed=[1, 2, 3, 4])
     with pytest.raises(ValueError, match="num_envs must be a positive int"):
         make_vec(0)
@@ -139,3 +139,31 @@ def test_tensors_stay_on_the_gpu():
     out = env.step(torch.ones(8, N_AGENTS, dtype=torch.bool, device="cuda"))
     assert all(x.device.type == "cuda" for x in (obs, *out[:4], *out[4].values()))
     assert bool(((obs >= 0) & (obs <= 1)).all())
+
+
+def test_a_rejected_seed_leaves_the_envs_usable_and_step_needs_a_reset():
+    from gymnasium.error import ResetNeeded
+
+    single = gym.make("DecoreCompress-v0", batch_size=32)
+    vector = gym.make_vec(
+        "DecoreCompress-v0", num_envs=2, vectorization_mode="vector_entry_point", samples_per_mask=4
+    )
+    with pytest.raises(ResetNeeded, match="before reset"):
+        vector.step(vector.action_space.sample())
+    for env in (single, vector):
+        for bad in (-1, "a", 1.5, True):
+            with pytest.raises(ValueError, match="seed must be an int >= 0"):
+                env.reset(seed=bad)
+        env.reset(seed=0)
+        *_, info = env.step(env.action_space.sample())
+        assert "accuracy" in info
+
+
+def test_too_many_sub_envs_are_refused_naming_num_envs():
+    with pytest.raises(ValueError, match="num_envs 1000000 x samples_per_mask 1 = 1000000"):
+        gym.make_vec(
+            "DecoreCompress-v0",
+            num_envs=10**6,
+            vectorization_mode="vector_entry_point",
+            samples_per_mask=1,
+        )

@@ -63,13 +63,22 @@ class DataSplits:
         return getattr(self, f"{name}_x"), getattr(self, f"{name}_y")
 
 
-def check_batch_fits(batch_size: int, splits: DataSplits) -> None:
-    """Refuse a batch larger than the training split: no full batch could ever be drawn."""
-    if batch_size > len(splits.train_y):
+def check_batch_fits(batch_size: int, splits: DataSplits, n_masks: int = 1) -> None:
+    """Refuse a batch larger than the training split: no full batch could ever be drawn.
+    With ``n_masks`` > 1 (a vector env's num_envs) the message names what the user set."""
+    n = len(splits.train_y)
+    if batch_size <= n:
+        return
+    if n_masks > 1:
         raise DatasetError(
-            f"batch size {batch_size} is larger than the training split of {splits.name} "
-            f"({len(splits.train_y)} images); use a batch size of at most {len(splits.train_y)}"
+            f"num_envs {n_masks} x samples_per_mask {batch_size // n_masks} = {batch_size} "
+            f"images per step exceed the training split of {splits.name} ({n} images); use "
+            f"num_envs x samples_per_mask <= {n}"
         )
+    raise DatasetError(
+        f"batch size {batch_size} is larger than the training split of {splits.name} "
+        f"({n} images); use a batch size of at most {n}"
+    )
 
 
 def make_splits(

@@ -151,6 +151,7 @@ class DecoreCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
+        self.check_seed(seed)
         super().reset(seed=seed)
         return self._start_episode(seed)[0].cpu().numpy(), {}
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
+from gymnasium.error import ResetNeeded
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from torch import Tensor
@@ -92,16 +93,14 @@ class DecoreCompressVectorEnv(TaskView, VectorEnv):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray | Tensor, dict[str, Any]]:
-        if seed is not None and not isinstance(seed, int | np.integer):
-            raise ValueError(
-                f"seed must be one int for all sub-envs (they share one network and data "
-                f"stream); got {seed!r}"
-            )
+        self.check_seed(seed)
         super().reset(seed=seed)
         self._autoreset = False
         return self._out(self._start_episode(seed)), {}
 
     def step(self, actions) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        if not self._started:  # as Gymnasium's OrderEnforcing does for the single env
+            raise ResetNeeded("cannot call step() before reset(): reset the vector env first")
         n = self.num_envs
         if self._autoreset:
             self._autoreset = False

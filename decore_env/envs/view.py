@@ -8,6 +8,8 @@ the task's core: what they may rely on is documented here, and the core can chan
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -131,6 +133,18 @@ class TaskView:
         self._started = state["started"]
         if hasattr(self, "_autoreset"):
             self._autoreset = state["autoreset"]
+
+    @staticmethod
+    def check_seed(seed: Any) -> None:
+        """Refuse a seed before Gymnasium's state is touched, so a rejected ``reset`` leaves the
+        env as usable as it was."""
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
+        ):
+            raise ValueError(
+                f"seed must be an int >= 0 (one for all sub-envs of a vector env: they share "
+                f"one network and data stream) or None; got {seed!r}"
+            )
 
     def _start_episode(self, seed: int | None) -> Tensor:
         """Call after ``super().reset(seed=seed)``: a seeded (or the very first) reset restores

@@ -72,7 +72,7 @@ def build_network(spec: TaskSpec, splits: DataSplits) -> nn.Module:
     return net
 
 
-def checked_splits(spec: TaskSpec) -> DataSplits:
+def checked_splits(spec: TaskSpec, n_masks: int = 1) -> DataSplits:
     """The data of ``spec``, after refusing a task without weights (before the data is looked
     for, where its size is known) and a batch larger than the training split."""
     if needs_weights(spec):
@@ -84,7 +84,7 @@ def checked_splits(spec: TaskSpec) -> DataSplits:
             sizes = (len(splits.train_y), splits.input_shape, splits.num_classes)
         raise refuse_without_weights(spec.model, str(spec.dataset), *sizes)
     splits = load_splits(spec)
-    check_batch_fits(spec.batch_size, splits)
+    check_batch_fits(spec.batch_size, splits, n_masks)
     return splits
 
 
@@ -117,7 +117,7 @@ def build_task(spec: TaskSpec, n_masks: int = 1) -> CompressionTask:
     evenly (1: one mask on the whole batch, the single env)."""
     if spec.batch_size % n_masks:
         raise ValueError(f"{spec.batch_size} images per step cannot be shared by {n_masks} masks")
-    splits = checked_splits(spec)
+    splits = checked_splits(spec, n_masks)
     return CompressionTask(spec, build_core(spec, splits), n_masks, splits)
 
 
