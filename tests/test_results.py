@@ -32,3 +32,31 @@ def test_a_row_must_fit_the_columns(tmp_path):
     with pytest.raises(ValueError, match="missing"):
         table.append({"agent": "ppo", "seed": 0})
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_a_row_cut_mid_write_is_no_row_and_is_set_aside_by_the_next_append(tmp_path):
+    """A crash or a full disk left ``random_sea`` without its newline: the cell is not done,
+    and the next append moves the fragment to ``r.csv.rejected`` instead of gluing onto it."""
+    path = tmp_path / "r.csv"
+    path.write_text("agent,seed,accuracy\nl1_global,0,0.9\nrandom_sea")
+    table = ResultsCSV(path, COLUMNS, key=["agent", "seed"])
+    assert table.done() == {("l1_global", "0")}
+    with pytest.warns(UserWarning, match="last line was cut"):
+        assert table.append({"agent": "random_search", "seed": 0, "accuracy": 0.5})
+    assert path.read_text() == "agent,seed,accuracy\nl1_global,0,0.9\nrandom_search,0,0.5\n"
+    assert (tmp_path / "r.csv.rejected").read_text() == "random_sea\n"
+
+
+def test_a_malformed_row_is_refused_naming_file_and_line(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("agent,seed,accuracy\nl1_global,0,0.9\nrandom_seaembedded,1\n")
+    with pytest.raises(SchemaError, match=r"r.csv line 3: 2 fields, the header has 3"):
+        ResultsCSV(path, COLUMNS, key=["agent", "seed"]).done()
+
+
+def test_a_cell_another_writer_appended_is_not_appended_again(tmp_path):
+    first = ResultsCSV(tmp_path / "r.csv", COLUMNS, key=["agent", "seed"])
+    second = ResultsCSV(tmp_path / "r.csv", COLUMNS, key=["agent", "seed"])
+    assert first.append({"agent": "uniform", "seed": 0, "accuracy": 0.5})
+    assert not second.append({"agent": "uniform", "seed": 0, "accuracy": 0.6})
+    assert (tmp_path / "r.csv").read_text().count("uniform") == 1

@@ -2,9 +2,14 @@
 resumes by skipping the cells whose rows exist.
 
 A file has one header. Rows are appended under an OS lock (several processes, e.g. Ray
-workers, may finish cells at once), each written whole with one ``write`` and flushed, so a
-kill leaves every earlier row intact. A file whose header differs from the writer's columns
-is refused, never appended to: mixing schemas would make the report read wrong columns.
+workers or two sweeps, may finish cells at once), each written whole with one ``write``,
+flushed and synced, so a kill leaves every earlier row intact; a cell whose row another
+writer appended meanwhile is not appended again. A final line without its newline (a crash
+or a full disk mid-write) is no row: readers skip it and the next append moves it to
+``<file>.rejected`` beside the file, with a warning, so its cell runs again. A row with the
+wrong number of fields is refused naming the file and line. A file whose header differs from
+the writer's columns is refused, never appended to: mixing schemas would make the report read
+wrong columns.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -60,11 +66,26 @@ class ResultsCSV:
             return next(csv.reader(f), None)
 
     def rows(self) -> list[dict[str, str]]:
-        """Every row, as text (in file order)."""
+        """Every complete row, as text (in file order).
+
+        :raises SchemaError: a row with another number of fields than the header, named by
+            file and line.
+        """
         if self._header() is None:
             return []
-        with self.path.open(newline="") as f:
-            return list(csv.DictReader(f))
+        text = self.path.read_text()
+        complete = text[: text.rfind("\n") + 1]  # a cut final line is no row
+        reader = csv.reader(io.StringIO(complete))
+        next(reader)
+        rows = []
+        for values in reader:
+            if len(values) != len(self.columns):
+                raise SchemaError(
+                    f"{self.path} line {reader.line_num}: {len(values)} fields, the header has "
+                    f"{len(self.columns)}: repair or remove that line"
+                )
+            rows.append(dict(zip(self.columns, values, strict=True)))
+        return rows
 
     def key_of(self, row: Mapping[str, Any]) -> tuple[str, ...]:
         """The cell a row (or a cell's settings) names, as text."""
@@ -74,13 +95,17 @@ class ResultsCSV:
         """Keys of the cells that have a row."""
         return {self.key_of(row) for row in self.rows()}
 
-    def append(self, row: Mapping[str, Any]) -> None:
-        """Append one row (exactly the table's columns), header first in a new file."""
+    def append(self, row: Mapping[str, Any]) -> bool:
+        """Append one row (exactly the table's columns), header first in a new file; returns
+        False, writing nothing, when another writer already appended a row of that cell."""
         if set(row) != set(self.columns):
             extra, absent = set(row) - set(self.columns), set(self.columns) - set(row)
             raise ValueError(f"row does not fit the table: extra {extra}, missing {absent}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(f"{self.path}.lock", timeout=LOCK_TIMEOUT_S):
+            self._set_aside_cut_line()
+            if self.key_of(row) in self.done():
+                return False
             text = io.StringIO()
             writer = csv.writer(text, lineterminator="\n")
             if self._header() is None:
@@ -90,3 +115,23 @@ class ResultsCSV:
                 f.write(text.getvalue())
                 f.flush()
                 os.fsync(f.fileno())
+        return True
+
+    def _set_aside_cut_line(self) -> None:
+        """Move a final line without its newline to ``<file>.rejected`` (under the lock)."""
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            return
+        data = self.path.read_bytes()
+        if data.endswith(b"\n"):
+            return
+        keep = data.rfind(b"\n") + 1
+        rejected = self.path.with_name(f"{self.path.name}.rejected")
+        with rejected.open("ab") as f:
+            f.write(data[keep:] + b"\n")
+        with self.path.open("r+b") as f:
+            f.truncate(keep)
+        warnings.warn(
+            f"{self.path}: its last line was cut (a crash mid-write?); moved to {rejected}, "
+            "its cell runs again",
+            stacklevel=3,
+        )
