@@ -25,7 +25,9 @@ import torch
 from agents.bench.tasks import LENET_MNIST, MNIST_RAW, prepare_mnist
 from agents.run.config import CompressConfig
 from agents.run.pipeline import compress
+from agents.run.plots import save_figure
 from agents.run.summary import command_line, hardware_info, versions
+from decore_env.common.files import write_text_atomic
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -128,7 +130,7 @@ def render() -> None:
         "are wall-clock and depend on what else the machine ran.",
         "",
     ]
-    (RESULTS / "lenet_mnist.md").write_text("\n".join(lines))
+    write_text_atomic(RESULTS / "lenet_mnist.md", "\n".join(lines))
     _plot(rows)
 
 
@@ -157,7 +159,7 @@ def _plot(rows: list[dict]) -> None:
     ax.set_title("LeNet-5 / MNIST: DECORE runs (o lambda, s budget)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(RESULTS / "lenet_mnist.png", dpi=120)
+    save_figure(fig, RESULTS / "lenet_mnist.png")
 
 
 def main() -> None:

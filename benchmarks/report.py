@@ -41,6 +41,7 @@ from agents.bench.sweep import (
 )
 from agents.run.config import ADDED_LEVERS, PLUS_LEVERS, PRESET_LEVERS
 from agents.run.plots import save_figure
+from decore_env.common.files import write_text_atomic
 
 HERE = Path(__file__).resolve().parent
 
@@ -333,7 +334,7 @@ def render(
             plot_curves(points, task, target, out_dir / f"{stem}-curves.png")
             pngs.append(f"{stem}-curves.png")
     path = out_dir / f"{name}.md"
-    path.write_text(render_markdown(rows, pngs, title, csv_path.name))
+    write_text_atomic(path, render_markdown(rows, pngs, title, csv_path.name))
     return path
 
 

@@ -29,7 +29,7 @@ from agents.run.config import CompressConfig
 from agents.run.summary import versions
 from decore_env.channels.gates import ChannelGates
 from decore_env.channels.surgery import connected_keep, prune
-from decore_env.common.files import atomic_write
+from decore_env.common.files import write_text_atomic
 from decore_env.task.build import build_network, load_splits
 from decore_env.training.fit import Schedule, fit
 from decore_env.training.metrics import count_params, split_accuracy
@@ -170,5 +170,4 @@ def render_finetune_track(
         lines.append("")
     commits = sorted({r["commit"][:7] for r in rows})
     lines += [f"Rows from commit {', '.join(commits)}.", ""]
-    text = "\n".join(lines).encode()
-    return atomic_write(path, lambda f: f.write(text))
+    return write_text_atomic(path, "\n".join(lines))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agents.bench.results import ResultsCSV
+from decore_env.common.files import write_text_atomic
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def render(out_dir: Path) -> Path:
         lines += [f"Hardware: {', '.join(gpus)}; data: {', '.join(data)}.", ""]
     path = out_dir / "reproduce.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
+    write_text_atomic(path, "\n".join(lines))
     return path
 
 

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from agents.bench.stats import CONFIDENCE, holm, paired_difference
 from agents.names import REFERENCES
 from agents.run.plots import save_figure
-from decore_env.common.files import atomic_write
+from decore_env.common.files import write_text_atomic
 
 
 def _by_agent(rows: Sequence[Mapping[str, str]], target: str) -> dict[str, dict[int, dict]]:
@@ -126,6 +126,5 @@ def render_search_track(
         lines += [f"![anytime curves]({picture.name})", ""]
     commits = sorted({r["commit"][:7] for r in rows})
     lines += [f"Rows from commit {', '.join(commits)}.", ""]
-    text = "\n".join(lines).encode()
-    markdown = atomic_write(out / f"{stem}.md", lambda f: f.write(text))
+    markdown = write_text_atomic(out / f"{stem}.md", "\n".join(lines))
     return [markdown, *written]

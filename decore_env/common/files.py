@@ -47,6 +47,13 @@ def atomic_write(path: str | os.PathLike, write_fn: Callable[[IO[bytes]], Any]) 
     return path
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) at ``path`` with :func:`atomic_write`: the old file stays whole
+    until the new one is."""
+    data = text.encode()
+    return atomic_write(path, lambda f: f.write(data))
+
+
 def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
     """Delete the temp files that writes killed mid-way left in ``folder``; returns them.
 
