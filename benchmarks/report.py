@@ -36,6 +36,7 @@ from agents.bench.sweep import (
     CURVE_TABLE_COLUMNS,
     NATIVE,
     RESULT_COLUMNS,
+    RESULT_NUMBERS,
     follow_target,
     is_rl,
 )
@@ -81,7 +82,7 @@ def read_rows(csv_path: Path) -> tuple[Rows, Rows]:
     rows = list(
         {
             tuple(r[k] for k in CELL_KEY): r
-            for r in ResultsCSV(csv_path, RESULT_COLUMNS, CELL_KEY).rows()
+            for r in ResultsCSV(csv_path, RESULT_COLUMNS, CELL_KEY, RESULT_NUMBERS).rows()
         }.values()
     )
     curves_path = csv_path.with_name(f"{csv_path.stem}-curves{csv_path.suffix}")

@@ -62,7 +62,7 @@ def _board(tmp_path, rows, points=()):
     table = ResultsCSV(csv, RESULT_COLUMNS, CELL_KEY)
     for row in rows:
         table.append(row)
-    curves = ResultsCSV(tmp_path / "board-curves.csv", CURVE_TABLE_COLUMNS, CELL_KEY)
+    curves = ResultsCSV(tmp_path / "board-curves.csv", CURVE_TABLE_COLUMNS, (*CELL_KEY, "pairs"))
     for point in points:
         curves.append(point)
     return csv
@@ -107,6 +107,21 @@ def test_rows_of_two_commits_are_refused_unless_allowed(tmp_path, capsys):
     assert not (tmp_path / "board.md").exists()
     assert report.main(["--csv", str(csv), "--allow-mixed-commits"]) == 0
     assert (tmp_path / "leaderboard.md").is_file() and (tmp_path / "ablation.md").is_file()
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "abc"])
+def test_a_row_that_is_not_a_finite_number_is_refused_naming_file_line_and_column(
+    tmp_path, capsys, bad
+):
+    broken = _row("l1_global", 0, 0.98, 0.1) | {"final_acc": bad}
+    csv = _board(tmp_path, [_row("reinforce", 0, 0.97, 0.1), broken])
+    assert _report().main(["--csv", str(csv)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: {csv} line 3 column final_acc: {bad!r} is not a finite number; repair or "
+        "remove that line"
+    )
+    assert not (tmp_path / "leaderboard.md").exists()
 
 
 def test_the_committed_leaderboard_is_what_its_csv_renders(tmp_path):

@@ -7,7 +7,8 @@ flushed and synced, so a kill leaves every earlier row intact; a cell whose row 
 writer appended meanwhile is not appended again. A final line without its newline (a crash
 or a full disk mid-write) is no row: readers skip it and the next append moves it to
 ``<file>.rejected`` beside the file, with a warning, so its cell runs again. A row with the
-wrong number of fields is refused naming the file and line. A file whose header differs from
+wrong number of fields, or a NaN, an infinity or text in a column of numbers, is refused naming
+the file, line and column. A file whose header differs from
 the writer's columns is refused, never appended to: mixing schemas would make the report read
 wrong columns.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -42,16 +44,24 @@ def format_value(value: Any) -> str:
 
 
 class ResultsCSV:
-    """An append-only CSV with fixed ``columns``; ``key`` columns name a row's cell.
+    """An append-only CSV with fixed ``columns``; ``key`` columns name a row's cell; every
+    value of a ``numbers`` column must be a finite number.
 
-    :raises SchemaError: the file exists with another header.
+        :raises SchemaError: the file exists with another header.
     """
 
-    def __init__(self, path: str | os.PathLike, columns: Sequence[str], key: Sequence[str]):
-        missing = [k for k in key if k not in columns]
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        columns: Sequence[str],
+        key: Sequence[str],
+        numbers: Sequence[str] = (),
+    ):
+        missing = [k for k in (*key, *numbers) if k not in columns]
         if missing:
             raise ValueError(f"key columns {missing} are not columns of the table")
         self.path, self.columns, self.key = Path(path), list(columns), list(key)
+        self.numbers = list(numbers)
         header = self._header()
         if header is not None and header != self.columns:
             raise SchemaError(
@@ -84,8 +94,22 @@ class ResultsCSV:
                     f"{self.path} line {reader.line_num}: {len(values)} fields, the header has "
                     f"{len(self.columns)}: repair or remove that line"
                 )
-            rows.append(dict(zip(self.columns, values, strict=True)))
+            row = dict(zip(self.columns, values, strict=True))
+            self._check_numbers(row, reader.line_num)
+            rows.append(row)
         return rows
+
+    def _check_numbers(self, row: Mapping[str, str], line: int) -> None:
+        for column in self.numbers:
+            try:
+                finite = math.isfinite(float(row[column]))
+            except ValueError:
+                finite = False
+            if not finite:
+                raise SchemaError(
+                    f"{self.path} line {line} column {column}: {row[column]!r} is not a finite "
+                    "number; repair or remove that line"
+                )
 
     def key_of(self, row: Mapping[str, Any]) -> tuple[str, ...]:
         """The cell a row (or a cell's settings) names, as text."""

@@ -54,6 +54,8 @@ SEARCH_COLUMNS = (
 projected kept fraction, one-shot val and test top-1, the mean val top-1 over the anytime
 curve, pairs scored, search seconds (evaluations excluded), the projected mask in hex
 (:func:`mask_to_hex`: the fine-tune track prunes the same architecture)."""
+SEARCH_NUMBERS = ("seed", "target", "agent_kept", "kept", "val_acc", "test_acc", "pairs")
+"""Columns every search-track row fills with a finite number."""
 SEARCH_CURVE_COLUMNS = (*CELL_KEY, "pairs", "val_acc", "kept")
 
 
@@ -179,7 +181,7 @@ def open_search_tables(csv: Path) -> tuple[ResultsCSV, ResultsCSV]:
     """The search-track table at ``csv`` and its anytime curves beside it."""
     curves = csv.with_name(f"{csv.stem}-curves{csv.suffix}")
     return (
-        ResultsCSV(csv, SEARCH_COLUMNS, CELL_KEY),
+        ResultsCSV(csv, SEARCH_COLUMNS, CELL_KEY, SEARCH_NUMBERS),
         ResultsCSV(curves, SEARCH_CURVE_COLUMNS, (*CELL_KEY, "pairs")),
     )
 

@@ -99,6 +99,9 @@ RESULT_COLUMNS = (
     "command",
 )
 """One row per cell."""
+RESULT_NUMBERS = ("seed", "target", "baseline_acc", "final_acc", "params_kept", "pairs")
+"""Columns of RESULT_COLUMNS that every row fills with a finite number (the report ranks and
+matches by them)."""
 CURVE_TABLE_COLUMNS = (*CELL_KEY, *CURVE_COLUMNS)
 """One row per learning-curve point of a cell."""
 
@@ -274,7 +277,7 @@ def open_tables(csv: Path) -> tuple[ResultsCSV, ResultsCSV]:
     a file with another schema is refused before any cell runs."""
     curves = csv.with_name(f"{csv.stem}-curves{csv.suffix}")
     return (
-        ResultsCSV(csv, RESULT_COLUMNS, CELL_KEY),
+        ResultsCSV(csv, RESULT_COLUMNS, CELL_KEY, RESULT_NUMBERS),
         ResultsCSV(curves, CURVE_TABLE_COLUMNS, (*CELL_KEY, "pairs")),
     )
 
