@@ -37,8 +37,8 @@ class MaskAgent:
         atomic_save(parts | self.saved_parts(), path)
 
     def keep_scores(self) -> Tensor:
-        """(n_agents,) how strongly the agent keeps each channel: its one mask (it is on the
-        target by construction, so a projection leaves it as it is)."""
+        """(n_agents,) how strongly the agent keeps each channel: its one mask (a reference is
+        on the target by construction, so a projection leaves it as it is)."""
         if self.mask is None:
             raise RuntimeError(f"{self.name}: call learn(total_timesteps) before keep_scores")
         return self.mask.float()

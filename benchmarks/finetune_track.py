@@ -52,9 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{ran} cells run; rows in {args.csv}")
         rows = ResultsCSV(args.csv, FINETUNE_COLUMNS, (*CELL_KEY, "epochs")).rows()
         if rows:
-            print(
-                f"rendered {render_finetune_track(search_rows, rows, args.csv.with_suffix('.md'))}"
-            )
+            print(f"rendered {render_finetune_track(rows, args.csv.with_suffix('.md'))}")
     except (SchemaError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -108,7 +108,8 @@ def parse_checkpoints(given: Sequence[str]) -> dict[str, Path]:
 def train_baseline(model: str, splits: DataSplits, args: argparse.Namespace) -> Path:
     """``model`` trained on ``splits`` (``--baseline-epochs``), once: saved beside the runs
     and resumed from its last epoch after an interruption."""
-    path = args.runs / f"{model}-baseline-s{BASELINE_SEED}-e{args.baseline_epochs}" / "baseline.pt"
+    name = f"{model}-baseline-s{BASELINE_SEED}-e{args.baseline_epochs}-val"  # train minus val
+    path = args.runs / name / "baseline.pt"
     if path.is_file():
         return path
     config = CompressConfig(

@@ -1,7 +1,7 @@
 """Train the default task's baseline that ships in the package, and print what to record.
 
 LeNet-5 on the embedded MNIST subset's training split (its val split held out), with the
-schedule of :func:`decore_env.task.weights.baseline_schedule`, seed 0, on the CPU, written in
+schedule of :func:`decore_env.task.weights.task_schedule`, seed 0, on the CPU, written in
 the one checkpoint format to ``decore_env/assets/lenet5-embedded.pt``. Put the printed sha256
 in ``decore_env.task.weights.DEFAULT_WEIGHTS_SHA256`` and the README. The bits depend on the
 CPU's floating-point rounding: that is why the weights ship instead of being trained on first
@@ -19,7 +19,7 @@ import torch
 
 from decore_env.data.sets import load_dataset
 from decore_env.task.defaults import DEFAULT_DATASET, DEFAULT_MODEL
-from decore_env.task.weights import DEFAULT_WEIGHTS, baseline_schedule
+from decore_env.task.weights import DEFAULT_WEIGHTS, task_schedule
 from decore_env.training.baseline import train_baseline
 
 ASSETS = Path(__file__).resolve().parents[1] / "decore_env" / "assets"
@@ -34,7 +34,7 @@ def main() -> None:
         ASSETS / DEFAULT_WEIGHTS,
         DEFAULT_MODEL,
         splits,
-        baseline_schedule(DEFAULT_DATASET),
+        task_schedule(DEFAULT_DATASET),
         SEED,
         "cpu",
         command="python scripts/train_default_weights.py",

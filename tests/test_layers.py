@@ -12,6 +12,16 @@ PACKAGES = ("decore_env", "agents")
 SOURCES = (*PACKAGES, "benchmarks", "scripts")
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
+ENV_LAYERS = {
+    "decore_env.common": 0,
+    "decore_env.data": 1,
+    "decore_env.models": 1,
+    "decore_env.training": 2,
+    "decore_env.channels": 3,
+    "decore_env.task": 4,
+    "decore_env.envs": 5,
+}
+"""decore_env's sub-packages bottom up: a module imports only from its own layer or below."""
 AGENT_FAMILIES = ("agents.native", "agents.references", "agents.sb3", "agents.make")
 """Agent modules: they see the env, never the compress application or the benchmark library."""
 ENV_SURFACE = frozenset(
@@ -158,13 +168,20 @@ def test_the_import_graph_has_no_circle():
             assert circle is None, " -> ".join(circle)
 
 
+def _env_layer(module: str) -> int | None:
+    return next((n for prefix, n in ENV_LAYERS.items() if module.startswith(prefix)), None)
+
+
 def test_imports_run_down_the_layers_only():
-    """decore_env imports no agents; agent modules import neither the compress application
-    (agents.run) nor the benchmark library (agents.bench)."""
+    """decore_env imports no agents, and its sub-packages only their own layer or below;
+    agent modules import neither the compress application (agents.run) nor the benchmark
+    library (agents.bench)."""
     wrong = []
     for module, targets in _import_graph().items():
         for target in targets:
+            low, high = _env_layer(module), _env_layer(target)
             env_up = module.startswith("decore_env") and target.startswith("agents")
+            env_up |= low is not None and high is not None and high > low
             agent = module.startswith(AGENT_FAMILIES)
             agent_up = agent and target.startswith(("agents.run", "agents.bench"))
             if env_up or agent_up:

@@ -110,9 +110,9 @@ def test_the_fine_tune_track_prunes_each_searched_architecture_and_ranks_both_tr
         params, _ = gates.cost(mask_from_hex(searched["mask"], gates.n_agents)[None])
         assert int(row["params"]) == round(float(params[0]))  # the searched architecture
         assert float(row["test_acc"]) > float(row["search_test_acc"])  # an epoch repairs it
-    (key,) = finetune.rank_correlations(rows, tuned)
+    (key,) = finetune.rank_correlations(tuned)
     assert key == ("0.1", 1)
-    assert finetune.render_finetune_track(rows, tuned, tmp_path / "tuned.md").is_file()
+    assert finetune.render_finetune_track(tuned, tmp_path / "tuned.md").is_file()
 
 
 def test_an_agent_off_target_without_keep_scores_is_refused_by_name(monkeypatch, gates):

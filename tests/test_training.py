@@ -95,9 +95,8 @@ def test_train_writes_a_loadable_baseline(tmp_path, capsys):
     ckpt = torch.load(path, weights_only=True)
     assert ckpt["model"] == "lenet300" and ckpt["dataset"] == "embedded"
     assert ckpt["num_classes"] == 10 and ckpt["epochs"] == 1
-    assert (
-        0.5 < ckpt["accuracy"] <= 1
-    )  # far above chance after 20 steps and f"{ckpt['accuracy']:.4f}" in line
+    assert 0.5 < ckpt["accuracy"] <= 1  # far above chance after 20 steps
+    assert f"{ckpt['accuracy']:.4f}" in line
     model = models.create("lenet300", ckpt["num_classes"])
     model.load_state_dict(ckpt["state_dict"])
 

@@ -26,10 +26,11 @@ from agents.bench.results import ResultsCSV
 from agents.bench.search import mask_from_hex
 from agents.bench.sweep import CELL_KEY
 from agents.run.config import CompressConfig
-from agents.run.summary import versions
+from agents.run.pipeline import TRAIN_BATCH_SIZE
+from agents.run.summary import provenance
 from decore_env.channels.gates import ChannelGates
-from decore_env.channels.surgery import connected_keep, prune
-from decore_env.common.files import write_text_atomic
+from decore_env.channels.surgery import prune_to
+from decore_env.common.files import resolve_device, write_text_atomic
 from decore_env.task.build import build_network, load_splits
 from decore_env.training.fit import Schedule, fit
 from decore_env.training.metrics import count_params, split_accuracy
@@ -37,8 +38,6 @@ from decore_env.training.metrics import count_params, split_accuracy
 FINETUNE_EPOCHS = (1, 33)
 """The two lengths: one epoch, and the default task's whole network-training schedule (30
 policy + 3 fine-tuning epochs, as the leaderboard gives every contestant)."""
-FINETUNE_BATCH = 128
-"""Batch size of the fine-tuning (the pipeline's)."""
 FINETUNE_COLUMNS = (
     *CELL_KEY,
     "epochs",
@@ -63,13 +62,11 @@ def finetune_cell(
     example = torch.zeros(1, *splits.input_shape)
     gates = ChannelGates(net, example)
     mask = mask_from_hex(row["mask"], gates.n_agents)
-    keep = connected_keep(gates.split(mask), gates.groups, gates.channel_agents, net)
-    pruned = prune(net, keep, example)
-    schedule = Schedule(epochs, task.finetune_lr, FINETUNE_BATCH, task.weight_decay)
+    pruned, _ = prune_to(net, gates, mask, example)
+    schedule = Schedule(epochs, task.finetune_lr, TRAIN_BATCH_SIZE, task.weight_decay)
     start = time.perf_counter()
-    fit(pruned, splits, schedule, "cpu", int(row["seed"]), progress=False)
+    fit(pruned, splits, schedule, resolve_device(task.device), int(row["seed"]), progress=False)
     seconds = time.perf_counter() - start
-    info = versions()
     return {name: row[name] for name in CELL_KEY} | {
         "epochs": epochs,
         "search_test_acc": row["test_acc"],
@@ -77,8 +74,7 @@ def finetune_cell(
         "val_acc": split_accuracy(pruned, splits, "val"),
         "test_acc": split_accuracy(pruned, splits, "test"),
         "finetune_s": round(seconds, 1),
-        "versions": ", ".join(f"{k} {v}" for k, v in info.items() if k != "git_commit" and v),
-        "commit": info.get("git_commit") or "",
+        **provenance(),
         "command": command,
     }
 
@@ -108,42 +104,32 @@ def run_finetune_grid(
     return len(todo)
 
 
-def rank_correlations(
-    search_rows: Sequence[Mapping[str, str]], finetune_rows: Sequence[Mapping[str, str]]
-) -> dict[tuple[str, int], float]:
+def rank_correlations(rows: Sequence[Mapping[str, str]]) -> dict[tuple[str, int], float]:
     """Spearman's correlation, per (target, epochs), between the contestants' mean one-shot
-    test top-1 (search track) and their mean fine-tuned test top-1, on the seeds both have."""
-    tuned: dict[tuple[str, int], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for row in finetune_rows:
-        tuned[row["target"], int(row["epochs"])][row["agent"]].append(float(row["test_acc"]))
+    test top-1 (search track) and their mean fine-tuned test top-1, over the same rows."""
+    cells: dict[tuple[str, int], dict[str, list[tuple[float, float]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for row in rows:
+        pair = (float(row["search_test_acc"]), float(row["test_acc"]))
+        cells[row["target"], int(row["epochs"])][row["agent"]].append(pair)
     out = {}
-    for (target, epochs), by_agent in sorted(tuned.items()):
-        agents = sorted(by_agent)
-        searched = [
-            np.mean([float(r["search_test_acc"]) for r in finetune_rows if _is(r, a, target)])
-            for a in agents
-        ]
-        final = [np.mean(by_agent[a]) for a in agents]
-        out[target, epochs] = float(scipy_stats.spearmanr(searched, final).statistic)
+    for key, by_agent in sorted(cells.items()):
+        means = np.array([np.mean(pairs, axis=0) for pairs in by_agent.values()])
+        out[key] = float(scipy_stats.spearmanr(means[:, 0], means[:, 1]).statistic)
     return out
 
 
-def _is(row: Mapping[str, str], agent: str, target: str) -> bool:
-    return row["agent"] == agent and row["target"] == target and row["epochs"] == "1"
-
-
-def render_finetune_track(
-    search_rows: Sequence[Mapping[str, str]], rows: Sequence[Mapping[str, str]], path: Path
-) -> Path:
+def render_finetune_track(rows: Sequence[Mapping[str, str]], path: Path) -> Path:
     """The fine-tune track as markdown: per target and length, each contestant's one-shot and
     fine-tuned test top-1 (means over seeds) and the rank correlation of the two."""
-    correlations = rank_correlations(search_rows, rows)
+    correlations = rank_correlations(rows)
     lines = [
         "# Fine-tune track",
         "",
         "Rendered by `python benchmarks/finetune_track.py --render`: the search track's",
         "architectures pruned from the shipped baseline and fine-tuned (one-cycle SGD, batch",
-        f"{FINETUNE_BATCH}); top-1 on test in %, means over seeds.",
+        f"{TRAIN_BATCH_SIZE}); top-1 on test in %, means over seeds.",
         "",
     ]
     for (target, epochs), rho in correlations.items():

@@ -29,7 +29,7 @@ from agents.names import LAYERWISE_AGENTS, REFERENCES
 from agents.references.targets import TOLERANCE, Projected, kept_fraction, project
 from agents.run.config import CompressConfig
 from agents.run.policy_phase import policy_env, run_agent
-from agents.run.summary import versions
+from agents.run.summary import provenance
 from decore_env.common.seeds import derive_seed
 
 CURVE_POINTS = 10
@@ -117,6 +117,8 @@ def run_search_cell(
         if goal - agent.num_timesteps >= min(rollout, chunk):
             agent.learn(goal - agent.num_timesteps)
         searching += time.perf_counter() - start
+        if curve and curve[-1]["pairs"] == agent.num_timesteps:
+            continue  # this chunk was shorter than a rollout: no new point
         projected = _projected(agent, env, cell)
         kept = kept_fraction(base.gates, projected.mask, cell.resource)
         val = base.evaluate(projected.mask, "val")
@@ -143,7 +145,7 @@ def _row(
     seconds: float,
     command: str,
 ) -> dict[str, Any]:
-    kept, info = curve[-1]["kept"], versions()
+    kept = curve[-1]["kept"]
     return cell.key() | {
         "agent_kept": projected.agent_kept,
         "changed": projected.changed,
@@ -155,8 +157,7 @@ def _row(
         "pairs": curve[-1]["pairs"],
         "search_s": round(seconds, 1),
         "mask": mask_to_hex(projected.mask),
-        "versions": ", ".join(f"{k} {v}" for k, v in info.items() if k != "git_commit" and v),
-        "commit": info.get("git_commit") or "",
+        **provenance(),
         "command": command,
     }
 

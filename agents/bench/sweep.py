@@ -46,6 +46,7 @@ from agents.run.config import (
     without_lever,
 )
 from agents.run.folders import saved_config
+from agents.run.summary import provenance
 
 PAPER_AGENT = {"agent": "reinforce", "agent_lr": PAPER_LR, "init_weight": PAPER_INIT_WEIGHT}
 """The paper's agent settings (tasks may set others as their defaults)."""
@@ -71,6 +72,9 @@ CONTESTANTS: dict[str, dict[str, Any]] = {
 native agent with the demo's settings, paper mode with each improvement alone, and
 reinforce-plus with each of its improvements left out and each other one added (the
 ablation)."""
+PROTOCOL = "val-split"
+"""Names the protocol's work folder: baselines trained on train minus val, run folders of
+that protocol (a work dir of earlier runs is not read back)."""
 NATIVE = "reinforce"
 """The contestant the others are compared with."""
 CELL_KEY = ("task", "agent", "seed", "target", "resource")
@@ -264,10 +268,7 @@ def result_row(cell: Cell, report: Mapping[str, Any], command: str) -> dict[str,
         "prune_s": round(phases.get("prune", 0.0), 2),
         "finetune_s": round(phases.get("finetune", 0.0), 1),
         "device": report["hardware"]["gpu"] or report["hardware"]["cpu"],
-        "versions": ", ".join(
-            f"{k} {v}" for k, v in versions.items() if k != "git_commit" and v is not None
-        ),
-        "commit": versions.get("git_commit") or "",
+        **provenance(versions),
         "command": command,
     }
 
@@ -319,6 +320,7 @@ def run_grid(
         Ray started here).
     """
     table, curves = open_tables(csv)
+    folder = Path(folder) / PROTOCOL  # never the baselines or runs of an earlier protocol
     missing = sorted({c.task for c in cells} - set(tasks))
     if missing:
         raise SweepError(f"no settings for tasks {missing}; known: {', '.join(tasks)}")

@@ -70,7 +70,8 @@ class Projected:
     """An agent's architecture put on the target."""
 
     mask: Tensor
-    """The projected mask (n_agents,), bool, within ``TOLERANCE`` below the target."""
+    """The projected mask (n_agents,), bool: within ``TOLERANCE`` of the target, no group
+    emptied."""
     agent_kept: float
     """The kept fraction of the agent's own architecture, before the projection."""
     changed: int
@@ -80,12 +81,13 @@ class Projected:
 def project(
     gates: ChannelGates, mask: Tensor, scores: Tensor, target: float, resource: str, seed: int
 ) -> Projected:
-    """``mask`` if it is within ``TOLERANCE`` of ``target``; else the channels of highest
-    ``scores`` (the agent's own: keep probabilities, action values) that meet the target from
-    below, no group emptied, ties broken by a draw seeded with ``seed``."""
+    """``mask`` if it is within ``TOLERANCE`` of ``target`` and empties no group; else the
+    channels of highest ``scores`` (the agent's own: keep probabilities, action values) that
+    meet the target from below, no group emptied, ties broken by a draw seeded with ``seed``."""
     mask = torch.as_tensor(mask).bool().cpu()
     kept = kept_fraction(gates, mask, resource)
-    if abs(kept / target - 1) <= TOLERANCE:
+    connected = bool(gates.kept_per_group(mask)[0].min() >= 1)
+    if abs(kept / target - 1) <= TOLERANCE and connected:
         return Projected(mask, kept, 0)
     scores = torch.as_tensor(scores, dtype=torch.float64).cpu()
     if scores.shape != mask.shape:

@@ -256,7 +256,7 @@ def demo_config(**overrides: Any) -> CompressConfig:
     Differences from the paper, each because the demo is small: lambda 6 (the default
     task's, see ``decore_env.task.defaults.DEFAULT_LAM``) instead of 200; agent learning rate
     0.1 and initial weight 3.0 instead of 0.01 and 6.9 (at the paper's values agents need ~700
-    steps before any keep probability reaches 0.5); 30 policy epochs (1,380 steps) and 3
+    steps before any keep probability reaches 0.5); 30 policy epochs (1,170 steps) and 3
     fine-tune epochs instead of 260 and 40; 6 baseline epochs.
     """
     base = CompressConfig(

@@ -24,7 +24,7 @@ from agents.run.plots import plot_keep_probabilities, plot_kept_channels
 from agents.run.policy_phase import PolicyPhase
 from agents.run.summary import hardware_info, summary_markdown, versions, write_json_atomic
 from agents.run.tracking import Tracker, open_tracker
-from decore_env.channels.surgery import connected_keep, prune, save_pruned
+from decore_env.channels.surgery import prune_to, save_pruned
 from decore_env.common.files import atomic_save, atomic_write, load_weights, resolve_device
 from decore_env.data.splits import DataSplits, check_batch_fits
 from decore_env.task.build import build_network, load_splits
@@ -39,7 +39,7 @@ LATENCY_BATCH = 256
 """Batch of the second latency figure: the paper's batch size, throughput-like."""
 WANDB_PROJECT = "decore"
 """W&B project of compress runs."""
-STATE_VERSION = 3
+STATE_VERSION = 4
 """Layout version of ``state.pt``; a run saved with another layout is not resumed."""
 
 
@@ -236,10 +236,7 @@ class _Run:
         start = time.perf_counter()
         trained = policy.env.unwrapped.network.eval()  # jointly trained, or the frozen baseline
         gates = policy.env.unwrapped.gates
-        keep = connected_keep(
-            gates.split(policy.architecture()), gates.groups, gates.channel_agents, trained
-        )
-        pruned = prune(trained, keep, self.example)
+        pruned, keep = prune_to(trained, gates, policy.architecture(), self.example)
         phases["prune"] = phases.get("prune", 0.0) + time.perf_counter() - start
         searched = split_accuracy(pruned.eval(), self.splits, "test", self.device)
         start = time.perf_counter()

@@ -185,3 +185,11 @@ def versions() -> dict[str, str | None]:
             found[key] = None
     found["git_commit"] = _git_commit()
     return found
+
+
+def provenance(found: dict[str, str | None] | None = None) -> dict[str, str]:
+    """The ``versions`` and ``commit`` columns of a result row: the libraries as one text,
+    the commit apart (``found``: a run's recorded :func:`versions`, default this process's)."""
+    found = versions() if found is None else found
+    text = ", ".join(f"{k} {v}" for k, v in found.items() if k != "git_commit" and v is not None)
+    return {"versions": text, "commit": found.get("git_commit") or ""}

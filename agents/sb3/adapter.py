@@ -48,8 +48,8 @@ ALGORITHMS = {
 """The SB3 class of each name in SB3_AGENTS."""
 PPO_STEPS = 32
 """PPO's rollout length in vector steps. SB3's 2,048 x N masks (N = 256 in the demo) would
-need 2,048 steps before the first update, more than the demo's whole budget of 1,380; 32 gives
-43 updates there, each on 32 x N transitions (8,192 at N = 256), a large batch already."""
+need 2,048 steps before the first update, more than the demo's whole budget of 1,170; 32 gives
+36 updates there, each on 32 x N transitions (8,192 at N = 256), a large batch already."""
 REPLAY_BUFFER = 50_000
 """Transitions SAC and TD3 remember (SB3: 1,000,000). One transition holds two observations
 of 3 + 5 G + 3 A floats: for VGG16-BN (A = 4,736) 1e6 transitions would take 130 GB, 50,000

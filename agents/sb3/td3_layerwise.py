@@ -18,11 +18,13 @@ from stable_baselines3.common.noise import NormalActionNoise
 
 from agents.mask_agent import MaskAgent
 from agents.sb3.adapter import quiet_logger
+from decore_env.channels.importance import rank_in_group
 from decore_env.common.seeds import derive_seed
 
 TINY_BUDGET_SETTINGS: dict[str, Any] = {
-    # SB3's 100 random steps are 25 LeNet-5 episodes, half of a one-epoch budget (46 episodes
-    # at batch 256); 40 steps are 10 LeNet-5 episodes, about 3 of VGG16's (14 groups).
+    # SB3's 100 random steps are 25 LeNet-5 episodes, about two thirds of a one-epoch budget
+    # (39 episodes at batch 256); 40 steps are 10 LeNet-5 episodes, about 3 of VGG16's (14
+    # groups).
     "learning_starts": 40,
     # SB3's 1e6 transitions are never filled by budgets of a few thousand steps.
     "buffer_size": 10_000,
@@ -65,6 +67,16 @@ class LayerwiseAgent(MaskAgent):
         self.num_timesteps = 0
         """Scored (mask, image) pairs so far, the deterministic episodes included."""
         self.mask: torch.Tensor | None = None
+
+    def keep_scores(self) -> torch.Tensor:
+        """(n_agents,) its mask, ties within kept and within dropped channels ordered as the
+        layer-wise env orders channels (by L1 norm in their group): a projection keeps the
+        kept channels first and, among them, the larger norms."""
+        mask = super().keep_scores()
+        gates = self.base.gates
+        rank = rank_in_group(gates, self.base.channel_importance()).double()
+        sizes = torch.tensor(gates.sizes, dtype=torch.float64)[gates.group_of_agent.cpu()]
+        return mask + 0.5 * (1 - rank / (sizes - 1).clamp(min=1)).float()
 
     def learn(self, total_timesteps: int) -> LayerwiseAgent:
         """Spend ``total_timesteps`` pairs: all but one episode's worth learning, the last on

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from decore_env import models
+from decore_env.channels.gates import ChannelGates
 from decore_env.channels.tracing import Group, trace_groups
 from decore_env.common.files import PRUNED_FORMAT, atomic_save, read_tensors
 
@@ -75,6 +76,16 @@ def connected_keep(
             kept[best] = True
         out[group.name] = kept
     return out
+
+
+def prune_to(
+    model: nn.Module, gates: ChannelGates, mask: Tensor, example_input: Tensor
+) -> tuple[nn.Module, dict[str, Tensor]]:
+    """The network ``mask`` (n_agents,) of ``gates`` describes, physically pruned from
+    ``model``, and the keep mask per group it was pruned with (no group emptied:
+    :func:`connected_keep`)."""
+    keep = connected_keep(gates.split(mask), gates.groups, gates.channel_agents, model)
+    return prune(model, keep, example_input), keep
 
 
 def prune(model: nn.Module, keep: KeepMask, example_input: Tensor) -> nn.Module:

@@ -1,2 +1,2 @@
 """The Gymnasium surface over a task: the single and vector envs, the PettingZoo view, the
-layer-wise env, observation, budget and relaxation wrappers, and the registered ids."""
+layer-wise env, budget and relaxation wrappers, and the registered ids."""

@@ -36,7 +36,7 @@ class DecoreCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
     ## Observation Space
 
     ``Box(0, 1, (3 + 5 G + 3 A,), float32)`` for G groups and A agents: the layer states,
-    one block of values per feature (full table in :mod:`decore_env.envs.observation`).
+    one block of values per feature (full table in :mod:`decore_env.task.observation`).
 
     - ``[0]``: accuracy of the last step (0 after a reset).
     - ``[1]``, ``[2]``: params and MACs of the last mask's pruned network, as fractions of the

@@ -13,9 +13,9 @@ from gymnasium import spaces
 from torch import Tensor, nn
 
 from decore_env.channels.importance import channel_l1, rank_in_group
-from decore_env.envs.observation import group_cost_shares
 from decore_env.envs.view import TaskView
 from decore_env.task.build import build_task
+from decore_env.task.observation import group_cost_shares
 from decore_env.task.spec import TaskSpec, spec_from
 
 DEFAULT_TARGET = 0.5

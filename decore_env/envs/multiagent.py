@@ -15,8 +15,8 @@ import torch
 from gymnasium import spaces
 
 from decore_env.envs.env import DecoreCompressEnv
-from decore_env.envs.observation import AGENT_FEATURES, GLOBAL_FEATURES, GROUP_FEATURES
 from decore_env.task.build import to_masks
+from decore_env.task.observation import AGENT_FEATURES, GLOBAL_FEATURES, GROUP_FEATURES
 
 try:
     from pettingzoo import ParallelEnv
@@ -34,7 +34,7 @@ class DecoreCompressParallelEnv(ParallelEnv):
       Every live agent must act at every step.
     - Observation of agent i: ``Box(0, 1, (3 + 5 + 3 * size_i,))``, the single env's global
       entries, then its group's 5 entries, then the 3 entries of each of its channels (layout in
-      :mod:`decore_env.envs.observation`). ``state()`` is the single env's whole observation.
+      :mod:`decore_env.task.observation`). ``state()`` is the single env's whole observation.
     - Reward of agent i: the group's reward R(b, i) averaged over the batch; the sum over agents
       is the single env's reward.
     - All agents truncate together at the end of the single env's episode.

@@ -37,8 +37,8 @@ TASKS: dict[str, TaskId] = {
         {"model": "resnet56", "dataset": "cifar10", "lam": 200.0},
     ),
     "DecoreCompress-ResNet50-ImageNet-v0": TaskId(
-        "torchvision ResNet-50 on an ImageNet folder (dataset=DIR with train/ and val/), "
-        "lambda 6 (the paper's DECORE-6); needs checkpoint=",
+        "torchvision ResNet-50 on an ImageNet folder (dataset=DIR with train/ and test/, "
+        "val/ optional), lambda 6 (the paper's DECORE-6); needs checkpoint=",
         {"model": "resnet50", "dataset": "imagenet", "lam": 6.0},
     ),
 }

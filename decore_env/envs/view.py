@@ -18,8 +18,8 @@ from decore_env.channels.gates import ChannelGates
 from decore_env.channels.importance import channel_l1
 from decore_env.channels.tracing import Group
 from decore_env.envs.budget import architecture_kept
-from decore_env.envs.observation import ObservationLayout
 from decore_env.task.build import CompressionTask
+from decore_env.task.observation import ObservationLayout
 from decore_env.task.spec import TaskSpec
 
 

@@ -24,8 +24,8 @@ from decore_env.common.modes import tune_for
 from decore_env.data.loader import TensorLoader
 from decore_env.data.sets import load_dataset
 from decore_env.data.splits import DataSplits, check_batch_fits
-from decore_env.envs.observation import ObservationBuilder
 from decore_env.task.core import CompressionCore
+from decore_env.task.observation import ObservationBuilder
 from decore_env.task.spec import TaskSpec
 from decore_env.task.weights import (
     TRAIN_SPLITS,

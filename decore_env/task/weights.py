@@ -83,7 +83,7 @@ def baseline_epochs(dataset: str) -> int:
     return BASELINE_EPOCHS.get(dataset, DEFAULT_BASELINE_EPOCHS)
 
 
-def baseline_schedule(dataset: str) -> Schedule:
+def task_schedule(dataset: str) -> Schedule:
     """How a baseline for ``dataset`` is trained: the default task's and the cache's."""
     return Schedule(baseline_epochs(dataset), BASELINE_LR, BASELINE_BATCH, BASELINE_WEIGHT_DECAY)
 
@@ -115,7 +115,7 @@ def cached_baseline(model: str, splits: DataSplits, seed: int, device: Any) -> P
     path = cache_dir() / f"{key}.pt"
     if path.is_file():
         return path
-    return train_baseline(path, model, splits, baseline_schedule(splits.name), seed, device, False)
+    return train_baseline(path, model, splits, task_schedule(splits.name), seed, device, False)
 
 
 def is_default_task(model: object, dataset: object) -> bool:

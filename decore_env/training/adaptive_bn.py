@@ -24,6 +24,9 @@ ADAPT_IMAGES = 2048
 """Training images the statistics are re-estimated on (EagleEye uses a few thousand)."""
 ADAPT_BATCH = 256
 """Images per forward pass of the re-estimation."""
+ADAPT_SEED = 0
+"""Seeds the draw of those images: the same images on every machine, from every class (an
+image folder stores its training images class by class)."""
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -37,8 +40,8 @@ def batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
 def adapted_bn(
     model: nn.Module, splits: DataSplits, device: torch.device, images: int = ADAPT_IMAGES
 ) -> Iterator[nn.Module]:
-    """Within the block, ``model``'s BatchNorm running statistics are re-estimated on the
-    first ``images`` training images (in their stored order, no augmentation); call it inside
+    """Within the block, ``model``'s BatchNorm running statistics are re-estimated on
+    ``images`` training images drawn with ``ADAPT_SEED`` (no augmentation); call it inside
     ``gates.masked(mask)`` to adapt them to a pruned architecture. The statistics, momentum
     and train/eval mode in place before are restored on exit; no weight changes."""
     norms = batch_norms(model)
@@ -46,7 +49,10 @@ def adapted_bn(
     was_training = model.training
     try:
         if norms:
-            _reestimate(model, norms, splits.train_x[:images], splits, device)
+            draw = torch.randperm(
+                len(splits.train_x), generator=torch.Generator().manual_seed(ADAPT_SEED)
+            )
+            _reestimate(model, norms, splits.train_x[draw[:images]], splits, device)
         model.eval()
         yield model
     finally:

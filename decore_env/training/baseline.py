@@ -1,6 +1,6 @@
 """The one baseline trainer and its one checkpoint format.
 
-``gym.make(..., train_baseline=True)`` and the default task's cache, ``decore train``, the
+``gym.make(..., train_baseline=True)``, the default task's shipped weights, ``decore train``, the
 compress pipeline, the benchmark sweep and ``benchmarks/reproduce.py`` all train the network a
 task starts from with :func:`train_baseline`, and all write :func:`baseline_checkpoint`'s dict
 (tensors and plain values: it loads with ``weights_only=True``). Files of the earlier shapes
