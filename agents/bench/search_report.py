@@ -22,6 +22,9 @@ from agents.names import REFERENCES
 from agents.run.plots import save_figure
 from decore_env.common.files import write_text_atomic
 
+_MARKERS = "osD^v<>pXh*P8"
+"""One marker per contestant: colours repeat after ten."""
+
 
 def _by_agent(rows: Sequence[Mapping[str, str]], target: str) -> dict[str, dict[int, dict]]:
     table: dict[str, dict[int, dict]] = defaultdict(dict)
@@ -92,10 +95,12 @@ def plot_anytime(curves: Sequence[Mapping[str, str]], target: str, path: Path) -
             points[row["agent"]][int(row["pairs"])].append(float(row["val_acc"]))
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()
-    for agent in sorted(points):
+    for i, agent in enumerate(sorted(points)):
         pairs = sorted(points[agent])
         means = [100 * np.mean(points[agent][p]) for p in pairs]
-        ax.plot([p / 1000 for p in pairs], means, marker="o", markersize=3, label=agent)
+        style = {"marker": _MARKERS[i % len(_MARKERS)], "markersize": 4, "label": agent}
+        style["linestyle"] = ":" if agent in REFERENCES else "-"
+        ax.plot([p / 1000 for p in pairs], means, color=f"C{i % 10}", **style)
     ax.set_xlabel("(mask, image) pairs scored (thousands)")
     ax.set_ylabel("one-shot top-1 on val (%)")
     ax.set_title(f"Search track, anytime: the projected architecture at {float(target):g}")
