@@ -19,10 +19,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from agents.bench.results import SchemaError
+from agents.bench.results import check_table_path
 from agents.bench.sweep import (
     CONTESTANTS,
-    SweepError,
     follower_cells,
     grid,
     open_tables,
@@ -84,6 +83,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown agents {unknown}; choose from {', '.join(CONTESTANTS)}")
     if any(not 0 < t < 1 for t in args.targets):
         parser.error("--targets are fractions of params kept, each in (0, 1)")
+    if any(s < 0 for s in args.seeds):
+        parser.error("--seeds must be ints >= 0")
+    try:
+        check_table_path(args.csv)
+    except ValueError as exc:
+        parser.error(str(exc))
     return args
 
 
@@ -119,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                 for cell in follower_cells(rows, task, target)
             ]
             ran += run_grid(followers, tasks, args.csv, args.work_dir, command, **options)
-    except (SweepError, SchemaError) as exc:
+    except ValueError as exc:  # SweepError, SchemaError, a setting a task refuses
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{ran} cells run; rows in {args.csv}")

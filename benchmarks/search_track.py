@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from agents.bench.results import SchemaError
+from agents.bench.results import SchemaError, check_table_path
 from agents.bench.search import open_search_tables, run_search_grid
 from agents.bench.search_report import render_search_track
 from agents.bench.sweep import CONTESTANTS, SweepError, grid
@@ -64,6 +64,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"unknown agents {unknown}; known: {', '.join(CONTESTANTS)}")
     if any(s < 0 for s in args.seeds) or any(not 0 < t <= 1 for t in args.targets):
         parser.error("seeds must be >= 0 and targets in (0, 1]")
+    try:
+        check_table_path(args.csv)
+    except ValueError as exc:
+        parser.error(str(exc))
     return args
 
 

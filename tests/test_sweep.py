@@ -159,3 +159,20 @@ def test_frozen_searchers_get_the_policy_epochs_as_fine_tuning_and_ablations_dif
 def test_a_frozen_network_cannot_hand_search_epochs_to_fine_tuning():
     with pytest.raises(ValueError, match="search_share < 1 .* needs --train-network"):
         demo_config(train_network=False, search_share=0.5)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--seeds", "-1"], "--seeds must be ints >= 0"),
+        (["--csv", "."], "is a folder; give the path of a .csv file"),
+        (["--csv", "/proc/board.csv"], "cannot write in /proc"),
+    ],
+)
+def test_bad_sweep_arguments_are_one_line_before_any_work(tmp_path, capsys, argv, message):
+    main = load_benchmark("compare_agents").main
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--agents", "l1_global", "--work-dir", str(tmp_path / "work"), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and message in err[-1] and "Traceback" not in "".join(err)
+    assert not (tmp_path / "work").exists()

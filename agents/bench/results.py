@@ -26,12 +26,23 @@ from typing import Any
 
 from filelock import FileLock
 
+from agents.run.folders import check_writable_dir
+
 LOCK_TIMEOUT_S = 60
 """How long an append waits for another process's append (each takes milliseconds)."""
 
 
 class SchemaError(ValueError):
     """A results file whose header is not the one this writer writes."""
+
+
+def check_table_path(path: str | os.PathLike) -> None:
+    """Refuse, before any work, a results path that is a folder or cannot be written (a
+    probe file in its folder, as for a run folder)."""
+    path = Path(path)
+    if path.is_dir():
+        raise SchemaError(f"{path} is a folder; give the path of a .csv file")
+    check_writable_dir(path.parent, "--csv")
 
 
 def format_value(value: Any) -> str:
