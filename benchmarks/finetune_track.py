@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
+from agents.bench.cells import CELL_KEY
 from agents.bench.finetune import FINETUNE_COLUMNS, render_finetune_track, run_finetune_grid
 from agents.bench.results import ResultsCSV, SchemaError
 from agents.bench.search import open_search_tables
-from agents.bench.sweep import CELL_KEY
 from agents.run.config import demo_config
 from agents.run.summary import command_line
 from decore_env.task.weights import default_weights

@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agents.bench.cells import CELL_KEY
 from agents.bench.results import ResultsCSV
 from agents.bench.stats import bootstrap_ci, iqm, probability_of_improvement
-from agents.bench.sweep import CELL_KEY, CURVE_TABLE_COLUMNS, RESULT_COLUMNS
+from agents.bench.sweep import CURVE_TABLE_COLUMNS, RESULT_COLUMNS
 
 REPORT = Path(__file__).resolve().parents[1] / "benchmarks" / "report.py"
 

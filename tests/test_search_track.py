@@ -6,9 +6,10 @@ import pytest
 import torch
 from envs import agent_env
 
+from agents.bench.cells import Cell
 from agents.bench.search import mask_from_hex, mask_to_hex, run_search_grid, search_config
 from agents.bench.search_report import render_search_track
-from agents.bench.sweep import Cell, SweepError
+from agents.bench.sweep import SweepError
 from agents.references.targets import TOLERANCE, drop_until, kept_fraction, project
 from agents.run.config import demo_config
 from decore_env.task.weights import default_weights

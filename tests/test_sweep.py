@@ -99,7 +99,8 @@ def test_two_cells_run_as_tasks_of_a_local_ray(tmp_path):
 
 
 def test_cells_are_unique_and_followers_sit_at_the_rl_rows_fractions():
-    from agents.bench.sweep import Cell, follower_cells
+    from agents.bench.cells import Cell
+    from agents.bench.sweep import follower_cells
 
     assert grid(["embedded"], ["l1_global", "l1_global"], [0, 0], [0.1]) == [
         Cell("embedded", "l1_global", 0, 0.1)
@@ -128,7 +129,8 @@ def test_a_cell_that_cannot_run_is_reported_and_the_others_run(tmp_path):
 
 
 def test_frozen_searchers_get_the_policy_epochs_as_fine_tuning_and_ablations_differ_by_one_lever():
-    from agents.bench.sweep import CONTESTANTS, Cell, cell_config
+    from agents.bench.cells import Cell
+    from agents.bench.sweep import CONTESTANTS, cell_config
     from agents.run.config import ADDED_LEVERS, PLUS_LEVERS, PLUS_PRESET, PRESET_LEVERS
 
     task = demo_config()

@@ -22,9 +22,9 @@ import torch
 from scipy import stats as scipy_stats
 from tqdm import tqdm
 
+from agents.bench.cells import CELL_KEY
 from agents.bench.results import ResultsCSV
 from agents.bench.search import mask_from_hex
-from agents.bench.sweep import CELL_KEY
 from agents.run.config import CompressConfig
 from agents.run.pipeline import TRAIN_BATCH_SIZE
 from agents.run.summary import provenance

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,9 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from agents.bench.cells import CELL_KEY, Cell, with_cell
 from agents.bench.results import ResultsCSV
-from agents.bench.sweep import CELL_KEY, CONTESTANTS, Cell, SweepError
+from agents.bench.sweep import CONTESTANTS, SweepError
 from agents.names import LAYERWISE_AGENTS, REFERENCES
 from agents.references.targets import TOLERANCE, Projected, kept_fraction, project
 from agents.run.config import CompressConfig
@@ -68,15 +68,7 @@ def search_config(task: CompressConfig, cell: Cell, checkpoint: str | Path) -> C
             f"{cell.agent} trains the network during its search; the search track is frozen: "
             "compare it in the fine-tune track (benchmarks/compare_agents.py)"
         )
-    settings["train_network"] = False
-    return replace(
-        task,
-        seed=cell.seed,
-        checkpoint=str(checkpoint),
-        target_params=cell.target if cell.resource == "params" else None,
-        target_macs=cell.target if cell.resource == "macs" else None,
-        **settings,
-    )
+    return with_cell(task, cell, checkpoint, settings | {"train_network": False})
 
 
 def _projected(agent: Any, env: Any, cell: Cell) -> Projected:

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 from tqdm import tqdm
 
+from agents.bench.cells import CELL_KEY, Cell, with_cell
 from agents.bench.curves import CURVE_COLUMNS
 from agents.bench.results import ResultsCSV
 from agents.names import AGENTS, BUDGETED, REFERENCES
@@ -77,7 +78,6 @@ PROTOCOL = "val-split"
 that protocol (a work dir of earlier runs is not read back)."""
 NATIVE = "reinforce"
 """The contestant the others are compared with."""
-CELL_KEY = ("task", "agent", "seed", "target", "resource")
 RESULT_COLUMNS = (
     *CELL_KEY,
     "lam",
@@ -114,24 +114,6 @@ class SweepError(ValueError):
     """A grid that cannot run as asked."""
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One run of the grid: a contestant on a task at a seed and a target."""
-
-    task: str
-    agent: str
-    seed: int
-    target: float
-    resource: str = "params"
-
-    def key(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in CELL_KEY}
-
-    @property
-    def name(self) -> str:
-        return f"{self.task}-{self.agent}-{self.resource}{self.target:g}-seed{self.seed}"
-
-
 def trains_network(contestant: str) -> bool:
     """Whether the contestant trains the network jointly during its search (the RL agents on
     the main env, unless set not to); the others get the search's epochs as extra
@@ -152,14 +134,7 @@ def cell_config(task: CompressConfig, cell: Cell, checkpoint: str | Path) -> Com
     settings = dict(CONTESTANTS[cell.agent])
     if not trains_network(cell.agent):
         settings |= {"train_network": False, "finetune_epochs": frozen_finetune_epochs(task)}
-    return replace(
-        task,
-        seed=cell.seed,
-        checkpoint=str(checkpoint),
-        target_params=cell.target if cell.resource == "params" else None,
-        target_macs=cell.target if cell.resource == "macs" else None,
-        **settings,
-    )
+    return with_cell(task, cell, checkpoint, settings)
 
 
 def grid(
