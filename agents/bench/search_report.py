@@ -119,7 +119,7 @@ def render_search_track(
         f"Rendered by `python benchmarks/search_track.py --render` from `{stem}.csv`; the",
         "protocol is in `benchmarks/README.md`. One-shot top-1: the shipped baseline pruned to",
         "the contestant's projected architecture, no weight update, on test. A reference that",
-        "draws nothing (uniform, l1_layer, l1_global; greedy here) gives the same mask on every",
+        "draws nothing (uniform, l1_layer, l1_global) gives the same mask on every",
         "seed: the shipped baseline is one network, so its interval has no width.",
         "",
     ]
