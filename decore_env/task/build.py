@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -37,11 +35,6 @@ from decore_env.task.weights import (
 )
 from decore_env.training.adaptive_bn import adapted_bn
 from decore_env.training.metrics import split_accuracy
-
-
-@contextlib.contextmanager
-def _as_is(model: nn.Module, *_: Any) -> Iterator[nn.Module]:
-    yield model
 
 
 def load_splits(spec: TaskSpec) -> DataSplits:
@@ -267,8 +260,8 @@ class CompressionTask:
         (:mod:`decore_env.training.adaptive_bn`; restored after)."""
         core = self.core
         mask = core.gates.check_mask(mask).to(core.device)
-        adapt = adapted_bn if adapt_bn else _as_is
-        with core.gates.masked(mask), adapt(core.model, self.splits, core.device):
+        adapted = adapted_bn(core.model, self.splits, core.device) if adapt_bn else None
+        with core.gates.masked(mask), adapted or contextlib.nullcontext():
             return split_accuracy(core.model, self.splits, split, core.device)
 
     def state_dict(self) -> dict:
