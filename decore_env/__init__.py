@@ -11,6 +11,9 @@ ChannelGates, prune``); each loads its module on first use. The layers, bottom u
 ``common`` (files, checks, seeds), ``data``, ``models``, ``channels`` (grouping, masks, cost,
 surgery), ``training``, ``task`` (spec, weights, the scoring core) and ``envs`` (the Gymnasium
 surface).
+
+Importing it also makes ``os.fork`` children run PyTorch on one thread
+(:mod:`decore_env.common.forking`), so Gymnasium's ``AsyncVectorEnv`` works with fork.
 """
 
 import importlib
@@ -18,6 +21,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from decore_env.common.forking import install_fork_hook
 from decore_env.envs.registry import TASKS
 
 __version__ = "0.1.0"
@@ -43,6 +47,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'decore_env' has no attribute {name!r}")
 
 
+install_fork_hook()
 for _task_id, _task in TASKS.items():
     gym.register(
         id=_task_id,

@@ -109,6 +109,19 @@ def test_reward_is_the_papers_reward_summed_over_groups_and_averaged_over_the_ba
     assert terminated is False and truncated is False
 
 
+def test_mean_reduction_divides_the_scalar_reward_by_the_agents_and_keeps_group_rewards():
+    steps = {}
+    for reduction in ("sum", "mean"):
+        env = make(reward_reduction=reduction)
+        env.reset(seed=3)
+        steps[reduction] = env.step(half_mask(1))
+    assert steps["mean"][1] == pytest.approx(steps["sum"][1] / N_AGENTS, rel=1e-6)
+    assert -6.0 <= steps["mean"][1] <= 1.0
+    np.testing.assert_array_equal(
+        steps["mean"][4]["group_rewards"], steps["sum"][4]["group_rewards"]
+    )
+
+
 def test_keeping_everything_earns_nothing_and_costs_the_full_network():
     env = make()
     env.reset(seed=0)
@@ -224,7 +237,8 @@ def test_lam_can_be_retargeted_between_steps():
         ({"batch_size": 0}, "batch_size must be a positive int"),
         ({"episode_steps": 0}, "episode_steps must be a positive int"),
         ({"keep_decay": 1.0}, r"keep_decay must be in \[0, 1\)"),
-        ({"render_mode": "human"}, "render_mode must be None or 'ansi'"),
+        ({"render_mode": "human"}, "render_mode must be None or one of 'ansi', 'rgb_array'"),
+        ({"reward_reduction": "avg"}, "reward_reduction must be one of sum, mean; got 'avg'"),
         ({"augment": "yes"}, "augment must be True or False"),
         ({"samples_per_mask": 5}, "batch_size 32 is not a multiple of samples_per_mask 5"),
         ({"target_params": 0.2, "target_macs": 0.2}, "not both"),

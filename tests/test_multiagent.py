@@ -18,8 +18,10 @@ def make(**kwargs) -> DecoreCompressParallelEnv:
     return DecoreCompressParallelEnv("DecoreCompress-v0", batch_size=32, **kwargs)
 
 
-def test_parallel_api_test_passes():
-    parallel_api_test(make(episode_steps=4), num_cycles=10)
+def test_parallel_api_test_passes_and_the_view_renders_the_architecture():
+    env = make(episode_steps=4, render_mode="rgb_array")
+    parallel_api_test(env, num_cycles=10)
+    assert env.render().shape == (360, 640, 3)
 
 
 def test_one_agent_per_group_with_its_own_spaces():

@@ -1,10 +1,11 @@
 """The search track: one projection rule for every contestant, rows and curves per cell."""
 
 import csv
+from dataclasses import replace
 
 import pytest
 import torch
-from envs import agent_env
+from envs import agent_env, load_benchmark
 
 from agents.bench.cells import Cell
 from agents.bench.search import mask_from_hex, mask_to_hex, run_search_grid, search_config
@@ -114,6 +115,21 @@ def test_the_fine_tune_track_prunes_each_searched_architecture_and_ranks_both_tr
     (key,) = finetune.rank_correlations(tuned)
     assert key == ("0.1", 1)
     assert finetune.render_finetune_track(tuned, tmp_path / "tuned.md").is_file()
+
+
+def test_a_mean_reward_contestant_differs_only_in_its_reward_and_renders_paired(tmp_path):
+    plain = search_config(TINY, Cell("embedded", "a2c", 0, 0.1), default_weights())
+    mean = search_config(TINY, Cell("embedded", "a2c-mean-reward", 0, 0.1), default_weights())
+    assert mean.reward_reduction == "mean" and replace(mean, reward_reduction="sum") == plain
+    rows = [
+        {"agent": agent, "seed": str(seed), "val_acc": str(acc + seed / 100 - 1)}
+        | {"agent_kept": "0.2", "anytime_val": "0.4"}
+        for agent, acc in (("a2c", 0.5), ("a2c-mean-reward", 0.6))
+        for seed in (100, 101)
+    ]
+    text = load_benchmark("reward_scale").render(rows, tmp_path / "scale.md").read_text()
+    assert "| a2c | 100, 101 | 50.50 / 60.50 | +10.00 [+10.00, +10.00] | 0.200 / 0.200 |" in text
+    assert "| ppo |" not in text  # no rows, no line
 
 
 def test_an_agent_off_target_without_keep_scores_is_refused_by_name(monkeypatch, gates):

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from agents.bench.cells import CELL_KEY, Cell, with_cell
 from agents.bench.curves import CURVE_COLUMNS
 from agents.bench.results import ResultsCSV
-from agents.names import AGENTS, BUDGETED, REFERENCES
+from agents.names import AGENTS, BUDGETED, REFERENCES, SB3_AGENTS
 from agents.native.settings import PAPER_INIT_WEIGHT, PAPER_LR
 from agents.references.targets import TOLERANCE
 from agents.run.config import (
@@ -51,10 +51,16 @@ from agents.run.summary import provenance
 
 PAPER_AGENT = {"agent": "reinforce", "agent_lr": PAPER_LR, "init_weight": PAPER_INIT_WEIGHT}
 """The paper's agent settings (tasks may set others as their defaults)."""
+MEAN_REWARD = "-mean-reward"
+"""Suffix of an SB3 contestant on the scalar reward averaged over agents."""
 CONTESTANTS: dict[str, dict[str, Any]] = {
     "reinforce": PAPER_AGENT,
     "reinforce-demo": PAPER_AGENT | PLUS_LEVERS["fast-start"],  # the demo's agent settings
     **{name: {"agent": name, **preset(name)} for name in AGENTS if name != "reinforce"},
+    **{
+        name + MEAN_REWARD: {"agent": name, **preset(name), "reward_reduction": "mean"}
+        for name in SB3_AGENTS
+    },
     **{
         f"reinforce+{lever}": PAPER_AGENT | settings
         for lever, settings in PLUS_LEVERS.items()
@@ -70,7 +76,8 @@ CONTESTANTS: dict[str, dict[str, Any]] = {
     },
 }
 """Contestant name -> the run settings that make it (on top of the task's): every agent, the
-native agent with the demo's settings, paper mode with each improvement alone, and
+native agent with the demo's settings, each SB3 agent on the reward averaged over agents
+(``reward_reduction="mean"``), paper mode with each improvement alone, and
 reinforce-plus with each of its improvements left out and each other one added (the
 ablation)."""
 PROTOCOL = "val-split"

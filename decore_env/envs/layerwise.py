@@ -13,6 +13,7 @@ from gymnasium import spaces
 from torch import Tensor, nn
 
 from decore_env.channels.importance import channel_l1, rank_in_group
+from decore_env.envs.rendering import architecture_frame, check_render_mode
 from decore_env.envs.view import TaskView
 from decore_env.task.build import build_task
 from decore_env.task.observation import group_cost_shares
@@ -119,7 +120,7 @@ class LayerwiseCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
     - v0: initial version.
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -128,8 +129,7 @@ class LayerwiseCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
         task_defaults: dict[str, Any] | None = None,
         **fields: Any,
     ) -> None:
-        if render_mode is not None:
-            raise ValueError(f"the layer-wise env renders nothing; got render_mode={render_mode!r}")
+        check_render_mode(render_mode, self.metadata["render_modes"])
         spec = spec_from(spec, fields, task_defaults)
         if spec.budget is None:
             spec = replace(spec, target_params=DEFAULT_TARGET)
@@ -150,6 +150,7 @@ class LayerwiseCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
         self._widths = self._sizes.clone()
         self._t = 0
         self._previous = 0.0
+        self._last_accuracy: float | None = None
 
     @property
     def n_groups(self) -> int:
@@ -169,6 +170,7 @@ class LayerwiseCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
         self._widths = self._sizes.clone()
         self._t = 0
         self._previous = 0.0
+        self._last_accuracy = None
         return self._observation(), {}
 
     def step(self, action) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -195,7 +197,20 @@ class LayerwiseCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
             "macs_kept": float(result.macs[0]) / full["macs"],
             "mask": mask[0].cpu().numpy().astype(np.int8),
         }
+        self._last_accuracy = info["accuracy"]
         return self._observation(), info["accuracy"], True, False, info
+
+    def render(self) -> np.ndarray | None:
+        """The widths chosen so far (undecided groups at full width) as an ``rgb_array``."""
+        if self.render_mode is None:
+            gym.logger.warn('render() needs render_mode="rgb_array" at construction')
+            return None
+        kept = self._kept(self._widths[None])[0].item()
+        title = f"{self._t} of {self.n_groups} groups decided, {self.resource} {kept:.1%} kept"
+        if self._last_accuracy is not None:
+            title += f", top-1 {self._last_accuracy:.3f}"
+        names = [g.name for g in self.groups]
+        return architecture_frame(names, self.gates.sizes, self._widths.tolist(), title)
 
     # ------------------------------------------------------------------ widths
     def _masks(self, widths: Tensor) -> Tensor:

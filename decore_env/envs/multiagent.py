@@ -43,7 +43,11 @@ class DecoreCompressParallelEnv(ParallelEnv):
     :param kwargs: arguments of ``gym.make`` when ``env`` is an id.
     """
 
-    metadata = {"name": "decore_compress_v0", "render_modes": ["ansi"], "is_parallelizable": True}
+    metadata = {
+        "name": "decore_compress_v0",
+        "render_modes": ["ansi", "rgb_array"],
+        "is_parallelizable": True,
+    }
 
     def __init__(self, env: DecoreCompressEnv | str = "DecoreCompress-v0", **kwargs: Any) -> None:
         if isinstance(env, str):
@@ -109,7 +113,7 @@ class DecoreCompressParallelEnv(ParallelEnv):
             self.agents = []
         return obs_dict, rewards, terminations, truncations, infos
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
         return self.env.render()
 
     def close(self) -> None:

@@ -151,7 +151,8 @@ class StepResult:
     """One step of M masks, tensors on the core's device, leading dimension M.
 
     :param observation: (M, D) float32; D = 0 when the task does not observe.
-    :param reward: (M,) the paper's reward summed over groups, averaged over the mask's images.
+    :param reward: (M,) the paper's reward summed over groups (divided by the number of agents
+        with ``reward_reduction="mean"``), averaged over the mask's images.
     :param group_rewards: (M, G) per-group reward, averaged over the mask's images.
     :param accuracy: (M,) fraction of the mask's images classified correctly.
     :param kept: (M, G) int64 channels each mask keeps per group.
@@ -202,7 +203,8 @@ class CompressionTask:
         self.action_shape = (n_masks, core.gates.n_agents)
         self.observer = ObservationBuilder(core, n_masks, spec.keep_decay) if spec.observe else None
         self.steps = 0
-        self.last_kept = self._all_kept()
+        self.last_step: StepResult | None = None
+        """The latest step's result (None before the first step of an episode)."""
         self.architecture: Tensor | None = None
         """The deterministic mask (n_agents,) an agent reported it would output now; the
         budget rule steers on it (see :mod:`decore_env.envs.budget`)."""
@@ -222,7 +224,7 @@ class CompressionTask:
         if seed is not None:
             self.core.restore_initial(seed)
         self.steps = 0
-        self.last_kept = self._all_kept()
+        self.last_step = None
         if self.observer is not None:
             self.observer.reset()
         return self._observation()
@@ -236,22 +238,26 @@ class CompressionTask:
         group_rewards = scored.group_rewards.view(m, k, -1).mean(1)
         accuracy = scored.correct.view(m, k).float().mean(1)
         params, macs = self.core.gates.cost(masks)
-        self.last_kept = scored.kept.view(m, k, -1)[:, 0].round().long()
+        kept = scored.kept.view(m, k, -1)[:, 0].round().long()
         if self.observer is not None:
             self.observer.update(masks, accuracy, params, macs)
         self.steps += 1
-        return StepResult(
+        reward = group_rewards.sum(1)
+        if self.spec.reward_reduction == "mean":
+            reward = reward / self.core.gates.n_agents
+        self.last_step = StepResult(
             observation=self._observation(),
-            reward=group_rewards.sum(1),
+            reward=reward,
             group_rewards=group_rewards,
             accuracy=accuracy,
-            kept=self.last_kept,
+            kept=kept,
             params=params.round().long(),
             macs=macs.round().long(),
             loss=scored.loss.expand(m),
             lam=self.core.lam_tensor.expand(m),
             truncated=self.steps >= self.episode_steps,
         )
+        return self.last_step
 
     def evaluate(self, mask: Tensor, split: str = "test", adapt_bn: bool = False) -> float:
         """Top-1 accuracy of the network under ``mask`` (n_agents,) on the named split, one
@@ -278,14 +284,16 @@ class CompressionTask:
             return torch.zeros(self.n_masks, 0, device=self.core.device)
         return self.observer.observation()
 
-    def _all_kept(self) -> Tensor:
-        sizes = torch.tensor(self.core.gates.sizes, device=self.core.device)
-        return sizes.expand(self.n_masks, -1)
+    def last_kept(self, row: int = 0) -> list[int]:
+        """Channels per group that mask ``row`` of the latest step kept (all before one)."""
+        if self.last_step is None:
+            return list(self.core.gates.sizes)
+        return self.last_step.kept[row].tolist()
 
     def render_table(self, row: int = 0) -> str:
         """A text table of kept / total channels per group of mask ``row``."""
         groups = self.core.gates.groups
-        kept = self.last_kept[row].tolist()
+        kept = self.last_kept(row)
         width = max(5, *(len(g.name) for g in groups))
         lines = [f"{'group':<{width}}  kept / total"]
         rows = zip(groups, kept, strict=True)

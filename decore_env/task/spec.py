@@ -25,6 +25,9 @@ from decore_env.task.defaults import (
     PAPER_BATCH,
 )
 
+REWARD_REDUCTIONS = ("sum", "mean")
+"""How the env's scalar reward reduces the per-agent rewards (see ``TaskSpec.reward_reduction``)."""
+
 
 def setting(default: Any, help: str, **metadata: Any) -> Any:
     """A dataclass field with its help text (the CLI's and the docs')."""
@@ -52,6 +55,12 @@ class TaskSpec:
     )
     data_root: str | None = setting(None, "where torchvision data sets are stored")
     lam: float = setting(DEFAULT_LAM, "the paper's lambda: penalty of a wrong prediction")
+    reward_reduction: str = setting(
+        "sum",
+        "the scalar reward over agents: sum (the paper's; hundreds per step) or mean (per "
+        "agent, in [-lam, 1]); per-group rewards unchanged",
+        choices=REWARD_REDUCTIONS,
+    )
     target_params: float | None = setting(
         None, "budget mode: fraction of params to keep; lambda adapts to reach it"
     )
@@ -104,6 +113,11 @@ class TaskSpec:
                 f"checkpoint must be a path or a state dict; got {type(self.checkpoint).__name__}"
             )
         check_lam(self.lam)
+        if self.reward_reduction not in REWARD_REDUCTIONS:
+            raise ValueError(
+                f"reward_reduction must be one of {', '.join(REWARD_REDUCTIONS)}; "
+                f"got {self.reward_reduction!r}"
+            )
         for name in ("target_params", "target_macs"):
             if getattr(self, name) is not None:
                 check_fraction(getattr(self, name))
