@@ -30,6 +30,7 @@ from agents.bench.sweep import (
 from agents.bench.tasks import LENET_MNIST, MNIST_RAW, prepare_mnist
 from agents.run.config import CompressConfig, demo_config
 from agents.run.summary import command_line
+from decore_env.common.disk import DiskFullError
 
 HERE = Path(__file__).resolve().parent
 
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 for cell in follower_cells(rows, task, target)
             ]
             ran += run_grid(followers, tasks, args.csv, args.work_dir, command, **options)
-    except ValueError as exc:  # SweepError, SchemaError, a setting a task refuses
+    except (ValueError, DiskFullError) as exc:  # SweepError, SchemaError, a refused setting
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{ran} cells run; rows in {args.csv}")

@@ -24,6 +24,7 @@ from agents.bench.results import ResultsCSV, SchemaError
 from agents.bench.search import open_search_tables
 from agents.run.config import demo_config
 from agents.run.summary import command_line
+from decore_env.common.disk import DiskFullError
 from decore_env.task.weights import default_weights
 
 HERE = Path(__file__).resolve().parent
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = ResultsCSV(args.csv, FINETUNE_COLUMNS, (*CELL_KEY, "epochs")).rows()
         if rows:
             print(f"rendered {render_finetune_track(rows, args.csv.with_suffix('.md'))}")
-    except (SchemaError, ValueError) as exc:
+    except (SchemaError, ValueError, DiskFullError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -41,7 +41,9 @@ from agents.bench.sweep import (
     is_rl,
 )
 from agents.run.config import ADDED_LEVERS, PLUS_LEVERS, PRESET_LEVERS
+from agents.run.folders import check_writable_dir
 from agents.run.plots import save_figure
+from decore_env.common.disk import DiskFullError
 from decore_env.common.files import write_text_atomic
 
 HERE = Path(__file__).resolve().parent
@@ -357,11 +359,17 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = args.out_dir or args.csv.parent
     views = {args.name: (args.title, args.agents)} if args.agents else VIEWS
     try:
+        if not args.csv.is_file():
+            raise ValueError(
+                f"{args.csv} does not exist: run benchmarks/compare_agents.py first, or pass "
+                "--csv with the results file"
+            )
+        check_writable_dir(out_dir, "--out-dir")
         for name, (title, agents) in views.items():
             options = {"title": title, "agents": agents, "name": name}
             path = render(args.csv, out_dir, args.allow_mixed_commits, **options)
             print(path.read_text())
-    except (MixedCommits, SchemaError, ValueError) as exc:
+    except (MixedCommits, SchemaError, ValueError, DiskFullError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

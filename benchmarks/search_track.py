@@ -25,6 +25,7 @@ from agents.bench.search_report import render_search_track
 from agents.bench.sweep import CONTESTANTS, SweepError, grid
 from agents.run.config import demo_config
 from agents.run.summary import command_line
+from decore_env.common.disk import DiskFullError
 from decore_env.task.weights import default_weights
 
 HERE = Path(__file__).resolve().parent
@@ -87,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if table.rows():
             out = render_search_track(table.rows(), curves.rows(), args.csv.parent, args.csv.stem)
             print(f"rendered {', '.join(str(p) for p in out)}")
-    except (SchemaError, SweepError, ValueError) as exc:
+    except (SchemaError, SweepError, ValueError, DiskFullError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

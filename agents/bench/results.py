@@ -27,6 +27,7 @@ from typing import Any
 from filelock import FileLock
 
 from agents.run.folders import check_writable_dir
+from decore_env.common.disk import disk_full_named
 
 LOCK_TIMEOUT_S = 60
 """How long an append waits for another process's append (each takes milliseconds)."""
@@ -146,10 +147,16 @@ class ResultsCSV:
             if self._header() is None:
                 writer.writerow(self.columns)
             writer.writerow([format_value(row[c]) for c in self.columns])
-            with self.path.open("a", newline="") as f:
-                f.write(text.getvalue())
-                f.flush()
-                os.fsync(f.fileno())
+            size = self.path.stat().st_size if self.path.is_file() else 0
+            try:
+                with disk_full_named(self.path.parent), self.path.open("a", newline="") as f:
+                    f.write(text.getvalue())
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError:
+                with self.path.open("r+b") as f:  # back to the rows that were whole
+                    f.truncate(size)
+                raise
         return True
 
     def _set_aside_cut_line(self) -> None:

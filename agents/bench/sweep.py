@@ -21,7 +21,6 @@ Rows are written by the driver only.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -46,7 +45,7 @@ from agents.run.config import (
     with_lever,
     without_lever,
 )
-from agents.run.folders import saved_config
+from agents.run.folders import read_report, saved_config
 from agents.run.summary import provenance
 
 PAPER_AGENT = {"agent": "reinforce", "agent_lr": PAPER_LR, "init_weight": PAPER_INIT_WEIGHT}
@@ -208,7 +207,7 @@ def run_cell(
     config = cell_config(task, cell, checkpoint)
     out = folder / "runs" / cell.name
     if (out / "report.json").is_file() and saved_config(out) == config:
-        report = json.loads((out / "report.json").read_text())
+        report = read_report(out)
     else:
         report = compress(
             config,

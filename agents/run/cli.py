@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from decore_env.common.disk import DiskFullError
+
 USAGE_ERROR = 2
 INTERRUPTED = 130
 
@@ -268,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run, config = args.pop("run"), args.pop("config")
         args.pop("command")
         return run(**args) if config is None else run(config(**args))
-    except UsageError as exc:
+    except (UsageError, DiskFullError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE_ERROR
 

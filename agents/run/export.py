@@ -13,8 +13,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from agents.run.folders import read_report
 from decore_env.channels.surgery import load_pruned
 from decore_env.common.files import atomic_write, read_tensors
+from decore_env.training.metrics import count_params
 
 FORMATS = ("pt2", "onnx")
 SUFFIX = {"pt2": ".pt2", "onnx": ".onnx"}
@@ -36,6 +38,7 @@ def export(run_dir: Path, fmt: str, out: Path | None = None) -> tuple[Path, floa
             f"decore compress --resume {run_dir})"
         )
     model = load_pruned(source)  # refuses anything but a pruned network, in one line
+    _check_against_report(model, Path(run_dir))
     shape = tuple(read_tensors(source)["input_shape"])
     path = out if out is not None else source.with_suffix(SUFFIX[fmt])
     if path.is_dir():
@@ -52,6 +55,22 @@ def export(run_dir: Path, fmt: str, out: Path | None = None) -> tuple[Path, floa
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ValueError(f"export to {fmt} failed: {reason:.200}") from exc
     return path, float((got - expected).abs().max())
+
+
+def _check_against_report(model: nn.Module, run_dir: Path) -> None:
+    """Refuse a ``pruned.pt`` whose params differ from what the run's report measured (files
+    of two runs mixed by hand); a folder without a report has nothing to check against."""
+    if not (run_dir / "report.json").is_file():
+        return
+    pruned = read_report(run_dir).get("pruned")
+    recorded = pruned.get("params") if isinstance(pruned, dict) else None
+    params = count_params(model)
+    if recorded != params:
+        raise ValueError(
+            f"{run_dir / 'pruned.pt'} has {params:,} params but {run_dir / 'report.json'} "
+            f"records {recorded!r}: the two files come from different runs; export the run "
+            "that wrote both (or rerun it)"
+        )
 
 
 def _batch_dim() -> tuple[dict[int, torch.export.Dim]]:

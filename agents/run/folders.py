@@ -88,6 +88,22 @@ def saved_config(out: Path) -> CompressConfig:
         ) from exc
 
 
+def read_report(run_dir: Path) -> dict[str, Any]:
+    """The ``report.json`` of a finished run, or a RunError naming the file and the fix."""
+    path = Path(run_dir) / "report.json"
+    try:
+        report = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunError(f"{run_dir} holds no report.json: the run has not finished") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunError(
+            f"{path} is not valid JSON ({exc}); delete the run folder {run_dir} to run it again"
+        ) from exc
+    if not isinstance(report, dict):
+        raise RunError(f"{path} holds no report object; delete {run_dir} to run it again")
+    return report
+
+
 def check_run(
     config: CompressConfig | None, out: Path, resume: bool
 ) -> tuple[CompressConfig, RunFiles]:

@@ -13,15 +13,16 @@ from __future__ import annotations
 import copy
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from decore_env import models
 from decore_env.channels.gates import ChannelGates
-from decore_env.channels.tracing import Group, trace_groups
-from decore_env.common.files import PRUNED_FORMAT, atomic_save, read_tensors
+from decore_env.channels.tracing import Group, UnsupportedLayerError, trace_groups
+from decore_env.common.files import PRUNED_FORMAT, atomic_save, mismatch_detail, read_tensors
 
 PRUNED_VERSION = 1
 """Layout version of :func:`save_pruned` files."""
@@ -159,6 +160,7 @@ def load_pruned(path: str | os.PathLike, model: nn.Module | None = None) -> nn.M
         raise PrunedFileError(
             f"{path} is not a pruned network saved by decore_env.channels.surgery.save_pruned"
         )
+    _check_fields(saved, path)
     if saved.get("version", 0) > PRUNED_VERSION:
         raise PrunedFileError(
             f"{path} has layout version {saved['version']}; this decore reads up to "
@@ -172,10 +174,61 @@ def load_pruned(path: str | os.PathLike, model: nn.Module | None = None) -> nn.M
                 "load_pruned(path, model=MyNet())"
             )
         model = models.for_data(saved["model"], saved["num_classes"], shape)
-    pruned = prune(model, saved["keep"], torch.zeros(1, *shape))  # a copy: model untouched
+    try:
+        pruned = prune(model, saved["keep"], torch.zeros(1, *shape))  # a copy: model untouched
+    except UnsupportedLayerError:
+        raise
+    except (ValueError, KeyError, IndexError, RuntimeError) as exc:
+        raise PrunedFileError(f"{path}: its keep masks do not fit the network ({exc})") from exc
     try:
         pruned.load_state_dict(saved["state_dict"])
     except RuntimeError as exc:
-        detail = str(exc).strip().splitlines()[0]
-        raise PrunedFileError(f"{path} does not fit the given model: {detail}") from exc
+        raise PrunedFileError(
+            f"{path} does not fit the given model: {mismatch_detail(exc)}"
+        ) from exc
     return pruned.eval()
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "version": ("an int", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "model": ("a registry name or None", lambda v: v is None or isinstance(v, str)),
+    "num_classes": ("an int > 0", _is_count),
+    "input_shape": (
+        "three ints > 0 (C, H, W)",
+        lambda v: isinstance(v, list | tuple) and len(v) == 3 and all(map(_is_count, v)),
+    ),
+    "keep": (
+        "a mapping of group name -> 1-d bool tensor",
+        lambda v: (
+            isinstance(v, Mapping)
+            and all(
+                isinstance(k, Tensor) and k.dtype == torch.bool and k.dim() == 1 for k in v.values()
+            )
+        ),
+    ),
+    "state_dict": (
+        "a mapping of name -> tensor",
+        lambda v: isinstance(v, Mapping) and all(isinstance(t, Tensor) for t in v.values()),
+    ),
+}
+"""Each field :func:`save_pruned` writes, what it must be, and the check."""
+
+
+def _check_fields(saved: Mapping, path: str | os.PathLike) -> None:
+    """Refuse a missing or malformed field by name (a file edited or written by hand)."""
+    for name, (expected, valid) in _FIELDS.items():
+        if name not in saved:
+            if name == "version":  # files written before the layout had versions
+                continue
+            raise PrunedFileError(
+                f"{path} has no {name!r} field; pass a pruned.pt written by decore"
+            )
+        if not valid(saved[name]):
+            raise PrunedFileError(
+                f"{path}: field {name!r} is {saved[name]!r:.60}, not {expected}; pass a "
+                "pruned.pt written by decore"
+            )

@@ -7,6 +7,7 @@ file gets one clear message wherever it is given.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -15,6 +16,8 @@ from typing import IO, Any
 
 import torch
 from torch import nn
+
+from decore_env.common.disk import disk_full_named
 
 _FILE_MODE = 0o644
 """mkstemp creates owner-only files; outputs are meant to be read by others too."""
@@ -29,21 +32,22 @@ def atomic_write(path: str | os.PathLike, write_fn: Callable[[IO[bytes]], Any]) 
 
     The rename is atomic on one file system, so readers (and a resumed run) see either the
     old file or the complete new one, never a partial write; on any error the temp file is
-    removed and the error re-raised.
+    removed and the error re-raised (a full disk as :class:`DiskFullError`).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write_fn(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with disk_full_named(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write_fn(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, _FILE_MODE)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return path
 
 
@@ -66,8 +70,12 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` through :func:`atomic_write`."""
-    return atomic_write(path, lambda f: torch.save(obj, f))
+    """``torch.save`` through :func:`atomic_write`. Serialised in memory first: torch's zip
+    writer reports a full disk as an unnamed RuntimeError, a plain write as ENOSPC."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getbuffer()
+    return atomic_write(path, lambda f: f.write(data))
 
 
 def read_tensors(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
@@ -96,6 +104,7 @@ PRUNED_FORMAT = "decore-pruned"
 def load_weights(model: nn.Module, checkpoint: str | os.PathLike | Mapping) -> None:
     """Load a state dict, or a file holding one (bare, or under "model" / "state_dict", as
     `decore train` writes it)."""
+    source = "the given state dict" if isinstance(checkpoint, Mapping) else f"{checkpoint}"
     if isinstance(checkpoint, Mapping):
         state = checkpoint
     else:
@@ -114,12 +123,12 @@ def load_weights(model: nn.Module, checkpoint: str | os.PathLike | Mapping) -> N
             ) from exc
     if not isinstance(state, Mapping):
         raise CheckpointError(
-            f"checkpoint {checkpoint!s:.80} holds a {type(state).__name__}, not a state dict; "
+            f"checkpoint {source:.80} holds a {type(state).__name__}, not a state dict; "
             "pass trained weights such as the baseline.pt that `decore train` writes"
         )
     if state.get("format") == PRUNED_FORMAT:
         raise CheckpointError(
-            f"checkpoint {checkpoint!s:.80} is a pruned network, not baseline weights; load it "
+            f"checkpoint {source:.80} is a pruned network, not baseline weights; load it "
             "with decore_env.channels.surgery.load_pruned"
         )
     for key in ("model", "state_dict"):
@@ -128,10 +137,20 @@ def load_weights(model: nn.Module, checkpoint: str | os.PathLike | Mapping) -> N
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        detail = str(exc).strip().splitlines()[0]
         raise CheckpointError(
-            f"checkpoint {checkpoint!s:.80} does not fit the model: {detail}"
+            f"checkpoint {source:.80} does not fit the model: {mismatch_detail(exc)}"
         ) from exc
+
+
+MISMATCH_CHARS = 600
+"""Longest state-dict mismatch shown: the first keys and shapes name the problem."""
+
+
+def mismatch_detail(exc: RuntimeError) -> str:
+    """Torch's state-dict mismatch (missing and unexpected keys, shapes) on one line."""
+    lines = [line.strip() for line in str(exc).strip().splitlines()]
+    detail = "; ".join(line for line in lines[1:] if line) or lines[0]
+    return detail if len(detail) <= MISMATCH_CHARS else detail[:MISMATCH_CHARS] + " ..."
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
