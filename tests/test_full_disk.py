@@ -135,6 +135,19 @@ def test_follow_over_a_bad_row_is_refused_before_any_cell_runs(tmp_path, capsys)
     assert csv.read_text() == text and not (tmp_path / "work").exists()
 
 
+@pytest.mark.slow
+def test_the_runner_on_a_full_disk_stops_in_one_line(tmp_path, monkeypatch, capsys):
+    from envs import load_benchmark
+
+    fill_disk_after(monkeypatch, 0)
+    argv = ["--agents", "uniform", "--seeds", "0", "--csv", str(tmp_path / "board.csv")]
+    argv += ["--work-dir", str(tmp_path), "--no-progress"]
+    assert load_benchmark("compare_agents").main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: no space left on {tmp_path}")
+    assert not (tmp_path / "board.csv").exists()
+
+
 WRITER = """
 import sys
 from agents.bench.results import ResultsCSV

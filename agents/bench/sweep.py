@@ -47,6 +47,7 @@ from agents.run.config import (
 )
 from agents.run.folders import read_report, saved_config
 from agents.run.summary import provenance
+from decore_env.common.disk import DiskFullError
 
 PAPER_AGENT = {"agent": "reinforce", "agent_lr": PAPER_LR, "init_weight": PAPER_INIT_WEIGHT}
 """The paper's agent settings (tasks may set others as their defaults)."""
@@ -359,11 +360,12 @@ def _outcomes(
 
 
 def _ray_result(ray: Any, ref: Any) -> tuple[dict, list[dict]]:
-    """A Ray task's result, its ValueError (a cell that cannot run) raised as such."""
+    """A Ray task's result, its ValueError (a cell that cannot run) and DiskFullError raised
+    as such."""
     try:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as exc:
-        if isinstance(exc.cause, ValueError):
+        if isinstance(exc.cause, ValueError | DiskFullError):
             raise exc.cause from None
         raise
 
