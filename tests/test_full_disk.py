@@ -170,6 +170,20 @@ def test_two_writer_processes_on_one_table_append_each_row_exactly_once(tmp_path
     assert sorted(int(r["seed"]) for r in rows) == list(range(40))
 
 
+@pytest.mark.slow
+def test_two_runner_processes_on_one_table_run_each_cell_once_and_both_succeed(tmp_path):
+    from envs import BENCHMARKS
+
+    argv = [sys.executable, str(BENCHMARKS / "compare_agents.py"), "--agents", "uniform"]
+    argv += ["random", "--seeds", "0", "--csv", str(tmp_path / "b.csv"), "--no-progress"]
+    argv += ["--work-dir", str(tmp_path / "work")]
+    runners = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [r.communicate(timeout=600)[0] for r in runners]
+    assert [r.returncode for r in runners] == [0, 0], outputs
+    rows = (tmp_path / "b.csv").read_text().splitlines()[1:]
+    assert sorted(r.split(",")[1] for r in rows) == ["random", "uniform"]
+
+
 def test_a_corrupt_report_is_named_with_its_fix(tmp_path):
     (tmp_path / "report.json").write_text('{"pruned": \x01}')
     with pytest.raises(RunError, match=f"{tmp_path / 'report.json'} is not valid JSON .* delete"):

@@ -45,7 +45,7 @@ from agents.run.config import (
     with_lever,
     without_lever,
 )
-from agents.run.folders import read_report, saved_config
+from agents.run.folders import RunLocked, read_report, saved_config
 from agents.run.summary import provenance
 from decore_env.common.disk import DiskFullError
 
@@ -296,7 +296,8 @@ def run_grid(
     wandb_group: str | None = None,
     progress: bool = True,
 ) -> int:
-    """Run the cells of ``cells`` that have no row in ``csv``; returns how many ran.
+    """Run the cells of ``cells`` that have no row in ``csv``; returns how many ran here (a
+    cell another runner on the same work dir is running is left to it).
 
     :param use_ray: run cells as Ray tasks on the cluster at ``ray_address`` (None: a local
         Ray started here).
@@ -312,10 +313,14 @@ def run_grid(
     remote = _ray(ray_address, gpus_per_cell) if use_ray else None
     bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress)
     failed: list[str] = []
+    busy: list[str] = []
 
     def record(cell: Cell, run: Callable[[], tuple[dict, list[dict]]]) -> None:
         try:
             row, curve = run()
+        except RunLocked:  # another runner on this work dir runs it and appends its row
+            busy.append(cell.name)
+            return
         except ValueError as exc:  # one cell that cannot run does not stop the others
             failed.append(f"{cell.name}: {exc}")
             return
@@ -331,7 +336,7 @@ def run_grid(
             record(cell, run)
     if failed:
         raise CellsFailed(failed, len(todo))
-    return len(todo)
+    return len(todo) - len(busy)
 
 
 def _outcomes(

@@ -26,6 +26,10 @@ class RunError(ValueError):
     """A run folder that cannot be used as asked; the message says why and what to do."""
 
 
+class RunLocked(RunError):
+    """Another process holds the run folder's lock (it is running that run now)."""
+
+
 @dataclass
 class RunFiles:
     """The files of one run folder."""
@@ -146,7 +150,7 @@ class RunLock:
         try:
             lock.acquire()
         except Timeout:  # an OSError too: caught first
-            raise RunError(
+            raise RunLocked(
                 f"another decore process is writing to {self.files.root}; wait for it to end "
                 "or choose another --out"
             ) from None
