@@ -25,6 +25,8 @@ from tqdm import tqdm
 from agents.bench.cells import CELL_KEY
 from agents.bench.results import ResultsCSV
 from agents.bench.search import mask_from_hex
+from agents.bench.search_report import mean_interval, paired_lines
+from agents.bench.stats import CONFIDENCE
 from agents.run.config import CompressConfig
 from agents.run.pipeline import TRAIN_BATCH_SIZE
 from agents.run.summary import provenance
@@ -120,40 +122,60 @@ def rank_correlations(rows: Sequence[Mapping[str, str]]) -> dict[tuple[str, int]
     return out
 
 
+def common_seeds(rows: Sequence[Mapping[str, str]]) -> list[Mapping[str, str]]:
+    """The rows of the seeds every contestant has, per (target, epochs): means and ranks
+    over different seed sets would not compare."""
+    seeds: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for row in rows:
+        seeds[row["target"], row["epochs"]][row["agent"]].add(row["seed"])
+    shared = {key: set.intersection(*by_agent.values()) for key, by_agent in seeds.items()}
+    return [r for r in rows if r["seed"] in shared[r["target"], r["epochs"]]]
+
+
 def render_finetune_track(rows: Sequence[Mapping[str, str]], path: Path) -> Path:
     """The fine-tune track as markdown: per target and length, each contestant's one-shot and
-    fine-tuned test top-1 (means over seeds) and the rank correlation of the two."""
-    correlations = rank_correlations(rows)
+    fine-tuned test top-1 (means over the seeds every contestant has, with t intervals), the
+    rank correlation of the two, and each RL contestant against every reference, paired."""
+    rows = common_seeds(rows)
     lines = [
         "# Fine-tune track",
         "",
         "Rendered by `python benchmarks/finetune_track.py --render`: the search track's",
         "architectures pruned from the shipped baseline and fine-tuned (one-cycle SGD, batch",
-        f"{TRAIN_BATCH_SIZE}); top-1 on test in %, means over seeds.",
+        f"{TRAIN_BATCH_SIZE}); top-1 on test in %, means over the seeds every contestant has",
+        f"(seeds beyond those are left out), with their {CONFIDENCE:.0%} t intervals.",
         "",
     ]
-    for (target, epochs), rho in correlations.items():
+    for (target, epochs), rho in rank_correlations(rows).items():
+        cells = [r for r in rows if r["target"] == target and int(r["epochs"]) == epochs]
+        table: dict[str, dict[int, Mapping[str, str]]] = defaultdict(dict)
+        for row in cells:
+            table[row["agent"]][int(row["seed"])] = row
+        seeds = sorted({int(r["seed"]) for r in cells})
         lines += [
             f"## {float(target):g} of params kept, {epochs} epoch(s) of fine-tuning",
             "",
-            f"Spearman correlation of the search-track ranking with this one: {rho:+.2f}.",
+            f"Seeds {', '.join(map(str, seeds))}. Spearman correlation of the search-track "
+            f"ranking with this one: {rho:+.2f}.",
             "",
-            "| contestant | seeds | one-shot (search track) | fine-tuned |",
-            "|---|---|---|---|",
+            "| contestant | one-shot (search track) | fine-tuned |",
+            "|---|---|---|",
         ]
-        cells = [r for r in rows if r["target"] == target and int(r["epochs"]) == epochs]
-        by_agent: dict[str, list[Mapping[str, str]]] = defaultdict(list)
-        for row in cells:
-            by_agent[row["agent"]].append(row)
         ranked = sorted(
-            by_agent, key=lambda a: -np.mean([float(r["test_acc"]) for r in by_agent[a]])
+            table, key=lambda a: -np.mean([float(r["test_acc"]) for r in table[a].values()])
         )
         for agent in ranked:
-            runs = by_agent[agent]
+            runs = list(table[agent].values())
             searched = 100 * np.mean([float(r["search_test_acc"]) for r in runs])
-            tuned = 100 * np.mean([float(r["test_acc"]) for r in runs])
-            lines.append(f"| {agent} | {len(runs)} | {searched:.2f} | {tuned:.2f} |")
-        lines.append("")
+            tuned = mean_interval([float(r["test_acc"]) for r in runs])
+            lines.append(f"| {agent} | {searched:.2f} | {tuned} |")
+        lines += [
+            "",
+            "Fine-tuned, against every reference, seed by seed:",
+            "",
+            *paired_lines(table),
+            "",
+        ]
     commits = sorted({r["commit"][:7] for r in rows})
     lines += [f"Rows from commit {', '.join(commits)}.", ""]
     return write_text_atomic(path, "\n".join(lines))

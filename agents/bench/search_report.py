@@ -34,7 +34,8 @@ def _by_agent(rows: Sequence[Mapping[str, str]], target: str) -> dict[str, dict[
     return table
 
 
-def _mean_interval(values: Sequence[float]) -> str:
+def mean_interval(values: Sequence[float]) -> str:
+    """The mean of ``values`` in % with its t interval (df = n - 1)."""
     if len(values) < 2:
         return f"{100 * values[0]:.2f}"
     diff = paired_difference(values, [0.0] * len(values))
@@ -53,7 +54,7 @@ def _summary_lines(table: Mapping[str, Mapping[int, dict]]) -> list[str]:
         matched = sum(r["matched"] == "True" for r in runs)
         tests = [float(r["test_acc"]) for r in runs]
         lines.append(
-            f"| {agent} | {matched}/{len(runs)} | {_mean_interval(tests)} "
+            f"| {agent} | {matched}/{len(runs)} | {mean_interval(tests)} "
             f"| {np.mean([float(r['agent_kept']) for r in runs]):.3f} "
             f"| {np.mean([float(r['changed']) for r in runs]):.1f} "
             f"| {100 * np.mean([float(r['anytime_val']) for r in runs]):.2f} "
@@ -62,7 +63,9 @@ def _summary_lines(table: Mapping[str, Mapping[int, dict]]) -> list[str]:
     return lines
 
 
-def _paired_lines(table: Mapping[str, Mapping[int, dict]]) -> list[str]:
+def paired_lines(table: Mapping[str, Mapping[int, dict]]) -> list[str]:
+    """Markdown rows: each RL contestant of ``table`` (agent -> seed -> row) against every
+    reference, on the seeds both ran: test top-1 difference, Holm p, P(improvement)."""
     references = [a for a in REFERENCES if a in table]
     lines = [
         "| contestant | reference | seeds | test top-1 difference (points) "
@@ -129,7 +132,7 @@ def render_search_track(
         picture = plot_anytime(curves, target, out / f"{stem}-{float(target):g}-anytime.png")
         written.append(picture)
         lines += [f"## {float(target):g} of params kept", "", *_summary_lines(table), ""]
-        lines += ["Against every reference, seed by seed:", "", *_paired_lines(table), ""]
+        lines += ["Against every reference, seed by seed:", "", *paired_lines(table), ""]
         lines += [f"![anytime curves]({picture.name})", ""]
     commits = sorted({r["commit"][:7] for r in rows})
     lines += [f"Rows from commit {', '.join(commits)}.", ""]
