@@ -117,6 +117,25 @@ def test_the_fine_tune_track_prunes_each_searched_architecture_and_ranks_both_tr
     assert finetune.render_finetune_track(tuned, tmp_path / "tuned.md").is_file()
 
 
+def test_a_cell_another_process_finished_meanwhile_is_not_run_again(tmp_path, monkeypatch):
+    from agents.bench import search
+
+    first, second = (Cell("embedded", "uniform", seed, 0.1) for seed in (0, 1))
+    table = search.open_search_tables(tmp_path / "s.csv")[0]
+
+    def row(cell):
+        return dict.fromkeys(search.SEARCH_COLUMNS, "0") | cell.key()
+
+    def other_process_runs_the_second(cell, *args):
+        table.append(row(second))  # meanwhile, another process appended the second cell
+        return row(cell), []
+
+    monkeypatch.setattr(search, "run_search_cell", other_process_runs_the_second)
+    args = ({"embedded": TINY}, {"embedded": default_weights()}, tmp_path / "s.csv", "cmd")
+    assert run_search_grid([first, second], *args, progress=False) == 1
+    assert len(table.rows()) == 2
+
+
 def test_a_mean_reward_contestant_differs_only_in_its_reward_and_renders_paired(tmp_path):
     plain = search_config(TINY, Cell("embedded", "a2c", 0, 0.1), default_weights())
     mean = search_config(TINY, Cell("embedded", "a2c-mean-reward", 0, 0.1), default_weights())

@@ -101,9 +101,12 @@ def run_finetune_grid(
         for epochs in FINETUNE_EPOCHS
         if table.key_of({**row, "epochs": epochs}) not in done
     ]
+    ran = 0
     for row, epochs in tqdm(todo, desc="fine-tune cells", unit="cell", disable=not progress):
-        table.append(finetune_cell(row, epochs, task, checkpoint, command))
-    return len(todo)
+        if table.key_of({**row, "epochs": epochs}) in table.done():  # run by another process
+            continue
+        ran += table.append(finetune_cell(row, epochs, task, checkpoint, command))
+    return ran
 
 
 def rank_correlations(rows: Sequence[Mapping[str, str]]) -> dict[tuple[str, int], float]:

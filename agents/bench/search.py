@@ -187,7 +187,8 @@ def run_search_grid(
     command: str,
     progress: bool = True,
 ) -> int:
-    """Run the cells with no row in ``csv`` yet (every setting checked first); returns how
+    """Run the cells with no row in ``csv`` yet (every setting checked first; a cell another
+    process finished meanwhile is skipped, so two processes can share a grid); returns how
     many ran. ``checkpoints``: the frozen baseline of each task."""
     table, curves = open_search_tables(csv)
     done = table.done()
@@ -196,9 +197,12 @@ def run_search_grid(
         if cell.task not in tasks or cell.task not in checkpoints:
             raise SweepError(f"no settings or baseline for task {cell.task!r}")
         search_config(tasks[cell.task], cell, checkpoints[cell.task])
+    ran = 0
     for cell in tqdm(todo, desc="search cells", unit="cell", disable=not progress):
+        if table.key_of(cell.key()) in table.done():  # another process ran it meanwhile
+            continue
         row, curve = run_search_cell(cell, tasks[cell.task], checkpoints[cell.task], command)
         for point in curve:  # the curve first: a row means the cell is complete
             curves.append(point)
-        table.append(row)
-    return len(todo)
+        ran += table.append(row)
+    return ran
