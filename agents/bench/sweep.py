@@ -32,6 +32,7 @@ from tqdm import tqdm
 from agents.bench.cells import CELL_KEY, Cell, with_cell
 from agents.bench.curves import CURVE_COLUMNS
 from agents.bench.results import ResultsCSV
+from agents.bench.tuning import variants
 from agents.names import AGENTS, BUDGETED, REFERENCES, SB3_AGENTS
 from agents.native.settings import PAPER_INIT_WEIGHT, PAPER_LR
 from agents.references.targets import TOLERANCE
@@ -80,6 +81,10 @@ native agent with the demo's settings, each SB3 agent on the reward averaged ove
 (``reward_reduction="mean"``), paper mode with each improvement alone, and
 reinforce-plus with each of its improvements left out and each other one added (the
 ablation)."""
+CONTESTANTS |= {
+    name: CONTESTANTS[contestant] | settings for name, (contestant, settings) in variants().items()
+}
+"""Tuning runs (:mod:`agents.bench.tuning`): each contestant with one of its configurations."""
 PROTOCOL = "val-split"
 """Names the protocol's work folder: baselines trained on train minus val, run folders of
 that protocol (a work dir of earlier runs is not read back)."""

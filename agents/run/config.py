@@ -74,6 +74,15 @@ class CompressConfig(TaskSpec):
     l1_prior: float = setting(
         0.0, "spread of initial agent weights by L1 rank in each group (not in paper)"
     )
+    sb3_learning_rate: float | None = setting(
+        None, "SB3 agents (and td3_layerwise): learning rate (default: the algorithm's)"
+    )
+    sb3_ent_coef: float | None = setting(
+        None, "a2c, ppo, sac: entropy coefficient (default: the algorithm's)"
+    )
+    sb3_n_steps: int | None = setting(
+        None, "a2c, ppo: vector steps per rollout (default: the project's, see SETTINGS)"
+    )
     final_architecture: str = setting(
         "threshold",
         "final mask: p > 0.5 (paper), or 'budget': the top keep probabilities that meet the "
@@ -143,6 +152,7 @@ class CompressConfig(TaskSpec):
             raise ValueError(f"{', '.join(changed)} cannot be set for a compress run")
         if self.agent not in AGENTS:
             raise ValueError(f"unknown agent {self.agent!r}; choose one of {', '.join(AGENTS)}")
+        self._check_sb3()
         if self.agent in BUDGETED and self.budget is None:
             raise ValueError(
                 f"agent {self.agent} prunes to a target: give --target-params or --target-macs"
@@ -151,6 +161,21 @@ class CompressConfig(TaskSpec):
             raise ValueError(
                 f"agent {self.agent} does not train the network: add --no-train-network"
             )
+
+    def _check_sb3(self) -> None:
+        """The SB3 settings: numbers > 0, each only for the agents that have it."""
+        for name, agents in SB3_SETTING_AGENTS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a number > 0, got {value!r}")
+            if self.agent not in agents:
+                raise ValueError(
+                    f"{name} is a setting of {', '.join(agents)}, not of agent {self.agent}"
+                )
+        if self.sb3_n_steps is not None:
+            positive_int("sb3_n_steps", self.sb3_n_steps)
 
     @property
     def search_epochs(self) -> int:
@@ -243,6 +268,21 @@ def frozen_finetune_epochs(config: CompressConfig) -> int:
 def preset(agent: str) -> dict[str, Any]:
     """Settings an agent name brings as defaults (explicit settings override them)."""
     return dict(PLUS_PRESET) if agent == "reinforce-plus" else {}
+
+
+SB3_SETTING_AGENTS = {
+    "sb3_learning_rate": ("a2c", "ppo", "sac", "td3", "td3_layerwise"),
+    "sb3_ent_coef": ("a2c", "ppo", "sac"),
+    "sb3_n_steps": ("a2c", "ppo"),
+}
+"""Each SB3 setting of a run and the agents that have it."""
+
+
+def sb3_settings(config: CompressConfig) -> dict[str, Any]:
+    """The SB3 constructor arguments a run sets (the rest stay at their defaults)."""
+    names = {"sb3_learning_rate": "learning_rate", "sb3_ent_coef": "ent_coef"}
+    names["sb3_n_steps"] = "n_steps"
+    return {sb3: getattr(config, run) for run, sb3 in names.items() if getattr(config, run)}
 
 
 def native_agent_settings(config: CompressConfig) -> dict[str, Any]:

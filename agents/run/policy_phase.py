@@ -31,7 +31,7 @@ from agents.names import (
 )
 from agents.native.reinforce import DecoreAgent, StepStats
 from agents.references.reference import Reference
-from agents.run.config import CompressConfig, native_agent_settings
+from agents.run.config import CompressConfig, native_agent_settings, sb3_settings
 from agents.run.tracking import Tracker
 from decore_env.data.splits import DataSplits
 from decore_env.envs.budget import LambdaController
@@ -81,6 +81,8 @@ def run_agent(
         settings = {"target": target, "resource": resource}
     elif config.agent in NATIVE_AGENTS:
         settings = native_agent_settings(config)
+    else:  # an SB3 algorithm or td3_layerwise
+        settings = sb3_settings(config)
     return agents.make.make_agent(config.agent, env, config.seed, **settings)
 
 

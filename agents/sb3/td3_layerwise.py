@@ -45,11 +45,12 @@ class LayerwiseAgent(MaskAgent):
 
     :param env: the layer-wise env (``gym.make("DecoreCompressLayerwise-v0", ...)``).
     :param seed: the run's seed; TD3's comes from its "actions" stream.
+    :param settings: TD3 constructor arguments over ``TINY_BUDGET_SETTINGS``.
     """
 
     name = "td3_layerwise"
 
-    def __init__(self, env: Any, seed: int = 0) -> None:
+    def __init__(self, env: Any, seed: int = 0, **settings: Any) -> None:
         self.env = env
         self.base = env.unwrapped
         self.pairs_per_step = self.base.pairs_per_episode
@@ -61,7 +62,7 @@ class LayerwiseAgent(MaskAgent):
             action_noise=noise,
             seed=derive_seed(seed, "actions") % 2**32,
             device="cpu",
-            **TINY_BUDGET_SETTINGS,
+            **(TINY_BUDGET_SETTINGS | settings),
         )
         self.model.set_logger(quiet_logger())
         self.num_timesteps = 0
