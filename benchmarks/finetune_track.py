@@ -1,5 +1,6 @@
 """The fine-tune track: the search track's architectures fine-tuned at two lengths, with the
-rank correlation between the two tracks.
+rank correlation between the two tracks; and paper-mode DECORE with its own joint training
+as a labelled row per seed (``--no-joint`` skips it).
 
 Reads ``--search-csv`` (the search track's rows, each with its projected mask) and appends
 one row per (contestant, seed, target, length) to ``--csv``; a rerun skips the cells that have
@@ -19,7 +20,12 @@ from pathlib import Path
 import torch
 
 from agents.bench.cells import CELL_KEY
-from agents.bench.finetune import FINETUNE_COLUMNS, render_finetune_track, run_finetune_grid
+from agents.bench.finetune import (
+    FINETUNE_COLUMNS,
+    render_finetune_track,
+    run_finetune_grid,
+    run_joint_rows,
+)
 from agents.bench.results import ResultsCSV, SchemaError
 from agents.bench.search import open_search_tables
 from agents.run.config import demo_config
@@ -28,6 +34,8 @@ from decore_env.common.disk import DiskFullError
 from decore_env.task.weights import default_weights
 
 HERE = Path(__file__).resolve().parent
+TASK = "embedded"
+"""The search track's task (its rows name it)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,6 +45,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--render", action="store_true", help="only render the markdown")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=HERE / ".runs" / "finetune",
+        help="run folders of the paper-mode joint-training rows",
+    )
+    parser.add_argument("--no-joint", dest="joint", action="store_false", help="skip those rows")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
     args = parser.parse_args(argv)
     try:
@@ -50,6 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             ran = run_finetune_grid(
                 search_rows, args.seeds, task, default_weights(), args.csv, command, args.progress
             )
+            if args.joint:
+                ran += run_joint_rows(
+                    TASK, args.seeds, task, default_weights(), args.csv, args.work_dir,
+                    command, args.progress,
+                )  # fmt: skip
             print(f"{ran} cells run; rows in {args.csv}")
         rows = ResultsCSV(args.csv, FINETUNE_COLUMNS, (*CELL_KEY, "epochs")).rows()
         if rows:

@@ -117,6 +117,23 @@ def test_the_fine_tune_track_prunes_each_searched_architecture_and_ranks_both_tr
     assert finetune.render_finetune_track(tuned, tmp_path / "tuned.md").is_file()
 
 
+@pytest.mark.slow
+def test_paper_mode_with_joint_training_is_a_labelled_row_not_ranked(tmp_path, monkeypatch):
+    from agents.bench import finetune
+
+    monkeypatch.setattr(finetune, "JOINT_FINETUNE_EPOCHS", 1)
+    table, work = tmp_path / "tuned.csv", tmp_path / "work"
+    args = (TINY, default_weights(), table, work, "cmd", False)
+    assert finetune.run_joint_rows("embedded", [0], *args) == 1
+    assert finetune.run_joint_rows("embedded", [0], *args) == 0  # resumable
+    (row,) = finetune.ResultsCSV(table, finetune.FINETUNE_COLUMNS, ("agent",)).rows()
+    assert row["agent"] == finetune.JOINT and row["epochs"] == "2"  # 1 joint + 1 fine-tune
+    assert 0 < float(row["test_acc"]) <= 1 and int(row["params"]) > 0
+    text = finetune.render_finetune_track([row], tmp_path / "tuned.md").read_text()
+    assert "## Paper-mode DECORE with its own joint training (labelled, not ranked)" in text
+    assert "Spearman" not in text  # one labelled row: nothing ranked
+
+
 def test_a_cell_another_process_finished_meanwhile_is_not_run_again(tmp_path, monkeypatch):
     from agents.bench import search
 
