@@ -27,24 +27,21 @@ from agents.bench.finetune import (
     run_joint_rows,
 )
 from agents.bench.results import ResultsCSV, SchemaError
-from agents.bench.search import open_search_tables
+from agents.bench.scripts import add_run_options
+from agents.bench.search import SEARCH_TASK, open_search_tables
 from agents.run.config import demo_config
 from agents.run.summary import command_line
 from decore_env.common.disk import DiskFullError
 from decore_env.task.weights import default_weights
 
 HERE = Path(__file__).resolve().parent
-TASK = "embedded"
-"""The search track's task (its rows name it)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--search-csv", type=Path, default=HERE / "results" / "search-track.csv")
-    parser.add_argument("--csv", type=Path, default=HERE / "results" / "finetune-track.csv")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--render", action="store_true", help="only render the markdown")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    add_run_options(parser, HERE / "results" / "finetune-track.csv")
     parser.add_argument(
         "--work-dir",
         type=Path,
@@ -52,7 +49,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run folders of the paper-mode joint-training rows",
     )
     parser.add_argument("--no-joint", dest="joint", action="store_false", help="skip those rows")
-    parser.add_argument("--no-progress", dest="progress", action="store_false")
     args = parser.parse_args(argv)
     try:
         search_rows = open_search_tables(args.search_csv)[0].rows()
@@ -67,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             if args.joint:
                 ran += run_joint_rows(
-                    TASK, args.seeds, task, default_weights(), args.csv, args.work_dir,
+                    SEARCH_TASK, args.seeds, task, default_weights(), args.csv, args.work_dir,
                     command, args.progress,
                 )  # fmt: skip
             print(f"{ran} cells run; rows in {args.csv}")

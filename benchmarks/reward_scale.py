@@ -19,23 +19,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from agents.bench.search import open_search_tables, run_search_grid
+from agents.bench.scripts import add_run_options, run_and_render
 from agents.bench.stats import CONFIDENCE, paired_difference
-from agents.bench.sweep import MEAN_REWARD, grid
-from agents.run.config import demo_config
-from agents.run.summary import command_line
+from agents.bench.sweep import MEAN_REWARD
+from agents.bench.tuning import TUNING_SEEDS
 from decore_env.common.files import write_text_atomic
-from decore_env.task.weights import default_weights
 
 HERE = Path(__file__).resolve().parent
-TASK = "embedded"
-"""The search track's task (the default task with the demo's 299,520 policy pairs)."""
 TARGET = 0.1
 """The search track's first target: 10% of params."""
-TUNING_SEEDS = (100, 101, 102)
-"""Seeds for tuning decisions, never reported in the tracks (which use 0 to 9)."""
+SEEDS = (*TUNING_SEEDS, 102)
+"""The tuning seeds and one more (three per algorithm); never reported in the tracks."""
 ALGORITHMS = ("a2c", "ppo")
 
 
@@ -82,30 +77,14 @@ def render(rows: Sequence[Mapping[str, str]], path: Path) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", nargs="+", type=int, default=list(TUNING_SEEDS))
-    parser.add_argument("--csv", type=Path, default=HERE / "results" / "reward-scale.csv")
-    parser.add_argument("--render", action="store_true", help="only render the markdown")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of the search")
-    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
+    add_run_options(parser, HERE / "results" / "reward-scale.csv")
     args = parser.parse_args(argv)
     if any(s < 0 for s in args.seeds):
         parser.error("seeds must be >= 0")
-    if not args.render:
-        torch.set_num_threads(args.threads)
-        agents = [a + suffix for a in ALGORITHMS for suffix in ("", MEAN_REWARD)]
-        cells = grid([TASK], agents, args.seeds, [TARGET])
-        command = command_line(sys.argv if argv is None else [__file__, *argv])
-        tasks = {TASK: demo_config(device="auto")}
-        ran = run_search_grid(
-            cells, tasks, {TASK: default_weights()}, args.csv, command, args.progress
-        )
-        print(f"{ran} cells run; rows in {args.csv}")
-    rows = open_search_tables(args.csv)[0].rows()
-    if not rows:
-        print(f"error: {args.csv} holds no rows: run without --render first", file=sys.stderr)
-        return 2
-    print(f"rendered {render(rows, args.csv.with_suffix('.md'))}")
-    return 0
+    agents = [a + suffix for a in ALGORITHMS for suffix in ("", MEAN_REWARD)]
+    line = sys.argv if argv is None else [__file__, *argv]
+    return run_and_render(args, agents, [TARGET], line, render)
 
 
 if __name__ == "__main__":

@@ -20,18 +20,13 @@ from pathlib import Path
 import torch
 
 from agents.bench.results import SchemaError, check_table_path
-from agents.bench.search import open_search_tables, run_search_grid
+from agents.bench.scripts import add_run_options
+from agents.bench.search import open_search_tables, run_track_cells
 from agents.bench.search_report import render_search_track
-from agents.bench.sweep import CONTESTANTS, SweepError, grid
-from agents.run.config import demo_config
-from agents.run.summary import command_line
+from agents.bench.sweep import CONTESTANTS, SweepError
 from decore_env.common.disk import DiskFullError
-from decore_env.task.weights import default_weights
 
 HERE = Path(__file__).resolve().parent
-TASK = "embedded"
-"""The search track's task: the default task (LeNet-5 on the embedded MNIST subset) with the
-demo's phase lengths (30 policy epochs: 299,520 pairs at batch 256)."""
 AGENTS = (
     "reinforce",
     "reinforce-plus",
@@ -55,10 +50,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--agents", nargs="+", default=list(AGENTS))
     parser.add_argument("--seeds", nargs="+", type=int, default=list(range(10)))
     parser.add_argument("--targets", nargs="+", type=float, default=[0.1, 0.03])
-    parser.add_argument("--csv", type=Path, default=HERE / "results" / "search-track.csv")
-    parser.add_argument("--render", action="store_true", help="only render the markdown")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of the search")
-    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    add_run_options(parser, HERE / "results" / "search-track.csv")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.agents) - set(CONTESTANTS))
     if unknown:
@@ -77,11 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not args.render:
             torch.set_num_threads(args.threads)
-            cells = grid([TASK], args.agents, args.seeds, args.targets)
-            command = command_line(sys.argv if argv is None else [__file__, *argv])
-            tasks = {TASK: demo_config(device="auto")}
-            ran = run_search_grid(
-                cells, tasks, {TASK: default_weights()}, args.csv, command, args.progress
+            line = sys.argv if argv is None else [__file__, *argv]
+            ran = run_track_cells(
+                args.agents, args.seeds, args.targets, args.csv, line, args.progress
             )
             print(f"{ran} cells run; rows in {args.csv}")
         table, curves = open_search_tables(args.csv)

@@ -18,10 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from agents.bench.search import open_search_tables, run_search_grid
-from agents.bench.sweep import grid
+from agents.bench.scripts import add_run_options, run_and_render
 from agents.bench.tuning import (
     MAX_CONFIGS,
     TUNING_GRIDS,
@@ -30,15 +28,9 @@ from agents.bench.tuning import (
     choose,
     variant,
 )
-from agents.run.config import demo_config
-from agents.run.summary import command_line
-from decore_env.common.disk import DiskFullError
 from decore_env.common.files import write_text_atomic
-from decore_env.task.weights import default_weights
 
 HERE = Path(__file__).resolve().parent
-TASK = "embedded"
-"""The search track's task (the default task, the demo's 299,520 policy pairs)."""
 
 
 def render(rows: Sequence[Mapping[str, str]], path: Path) -> Path:
@@ -80,10 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contestants", nargs="+", default=list(TUNING_GRIDS))
     parser.add_argument("--seeds", nargs="+", type=int, default=list(TUNING_SEEDS))
-    parser.add_argument("--csv", type=Path, default=HERE / "results" / "tuning.csv")
-    parser.add_argument("--render", action="store_true", help="only render the markdown")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of the search")
-    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    add_run_options(parser, HERE / "results" / "tuning.csv")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.contestants) - set(TUNING_GRIDS))
     if unknown:
@@ -91,24 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     reported = sorted(s for s in args.seeds if s < 10)
     if reported:
         parser.error(f"seeds {reported} are reported seeds (0 to 9); tune on others")
-    try:
-        if not args.render:
-            torch.set_num_threads(args.threads)
-            names = [variant(c, i) for c in args.contestants for i in range(len(TUNING_GRIDS[c]))]
-            cells = grid([TASK], names, args.seeds, [TUNING_TARGET])
-            command = command_line(sys.argv if argv is None else [__file__, *argv])
-            tasks = {TASK: demo_config(device="auto")}
-            checkpoints = {TASK: default_weights()}
-            ran = run_search_grid(cells, tasks, checkpoints, args.csv, command, args.progress)
-            print(f"{ran} cells run; rows in {args.csv}")
-        rows = open_search_tables(args.csv)[0].rows()
-        if not rows:
-            raise ValueError(f"{args.csv} holds no rows: run without --render first")
-        print(f"rendered {render(rows, args.csv.with_suffix('.md'))}")
-    except (ValueError, DiskFullError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    names = [variant(c, i) for c in args.contestants for i in range(len(TUNING_GRIDS[c]))]
+    line = sys.argv if argv is None else [__file__, *argv]
+    return run_and_render(args, names, [TUNING_TARGET], line, render)
 
 
 if __name__ == "__main__":

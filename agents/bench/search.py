@@ -24,13 +24,14 @@ from tqdm import tqdm
 
 from agents.bench.cells import CELL_KEY, Cell, with_cell
 from agents.bench.results import ResultsCSV
-from agents.bench.sweep import CONTESTANTS, SweepError
+from agents.bench.sweep import CONTESTANTS, SweepError, grid
 from agents.names import LAYERWISE_AGENTS, REFERENCES
 from agents.references.targets import TOLERANCE, Projected, kept_fraction, project
-from agents.run.config import CompressConfig
+from agents.run.config import CompressConfig, demo_config
 from agents.run.policy_phase import policy_env, run_agent
-from agents.run.summary import provenance
+from agents.run.summary import command_line, provenance
 from decore_env.common.seeds import derive_seed
+from decore_env.task.weights import default_weights
 
 CURVE_POINTS = 10
 """Points of the anytime curve: the budget is spent in this many equal chunks."""
@@ -206,3 +207,24 @@ def run_search_grid(
             curves.append(point)
         ran += table.append(row)
     return ran
+
+
+SEARCH_TASK = "embedded"
+"""The tracks' task: the default task (LeNet-5 on the embedded MNIST subset) with the demo's
+phase lengths (30 policy epochs: 299,520 pairs at batch 256), on its shipped baseline."""
+
+
+def run_track_cells(
+    agents: Sequence[str],
+    seeds: Sequence[int],
+    targets: Sequence[float],
+    csv: Path,
+    argv: list[str],
+    progress: bool = True,
+) -> int:
+    """The search cells agents x seeds x targets of the tracks' task, rows to ``csv``;
+    ``argv`` is the script's command line, recorded with each row."""
+    cells = grid([SEARCH_TASK], agents, seeds, targets)
+    tasks = {SEARCH_TASK: demo_config(device="auto")}
+    checkpoints = {SEARCH_TASK: default_weights()}
+    return run_search_grid(cells, tasks, checkpoints, csv, command_line(argv), progress)
