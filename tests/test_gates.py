@@ -60,7 +60,7 @@ class _Shuffle(nn.Module):
 
 def test_channel_shuffle_is_refused_by_name():
     model = nn.Sequential(nn.Conv2d(1, 4, 1), _Shuffle(), nn.Conv2d(4, 4, 1))
-    with pytest.raises(UnsupportedLayerError, match=r"layer '1' reshapes channels"):
+    with pytest.raises(UnsupportedLayerError, match=r"layer '1' \(_Shuffle\) reshapes channels"):
         channel_groups(model, torch.randn(1, 1, 8, 8))
 
 

@@ -15,7 +15,9 @@ j + (g - 1) a``), as torch-pruning prunes them. The group then has ``a`` agents,
 Depthwise convs (groups = in = out channels) keep one agent per channel.
 
 Layers that move channels in a way the grouping cannot follow (a channel shuffle, as in
-ShuffleNet) are refused with :class:`UnsupportedLayerError` naming the layer.
+ShuffleNet; a split of the channels into parts whose sizes the code fixes, as in
+cross-stage-partial, Res2Net or mixed-kernel blocks) are refused with
+:class:`UnsupportedLayerError` naming the layer (:mod:`decore_env.channels.moves`).
 """
 
 from __future__ import annotations
@@ -26,14 +28,13 @@ from dataclasses import dataclass
 import torch
 import torch_pruning as tp
 from torch import Tensor, nn
-from torch.overrides import TorchFunctionMode
 
+from decore_env.channels.moves import ChannelMoves
 from decore_env.channels.norms import MIXING_NORMS, channel_dim
 from decore_env.common.modes import eval_mode
 
 _CONV_LINEAR = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-_RESHAPES = frozenset({Tensor.view, Tensor.reshape, torch.reshape, Tensor.unflatten})
 
 
 class UnsupportedLayerError(ValueError):
@@ -80,32 +81,6 @@ class _Forward:
     norm_dims: dict[nn.Module, int]  # input dim of the channels of each LayerNorm/GroupNorm
 
 
-class _ChannelMoves(TorchFunctionMode):
-    """Spots reshapes that split or merge the channel axis of a feature map.
-
-    Flattening a map into features for a linear layer is followed by the grouping; a view
-    that keeps a spatial layout but changes the channel axis (a channel shuffle's
-    ``(N, C, H, W) -> (N, g, C/g, H, W)``) moves channels where the grouping cannot follow.
-    """
-
-    def __init__(self, where: list[str]) -> None:
-        super().__init__()
-        self.where = where
-        self.found: str | None = None
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        if func in _RESHAPES and self.found is None and isinstance(out, Tensor):
-            before, after = tuple(args[0].shape), tuple(out.shape)
-            if len(before) > 2 and len(after) > 2 and before[:2] != after[:2]:
-                self.found = (
-                    f"layer '{self.where[-1]}' reshapes channels {before} -> {after} (a channel "
-                    "shuffle?); the grouping cannot follow channels moved between positions: "
-                    "use a model without channel shuffles"
-                )
-        return out
-
-
 def _trace_forward(model: nn.Module, example_input: Tensor) -> _Forward:
     """Conv/linear call order and output sizes, the channel dim of every channel-mixing
     norm, and a refusal of any reshape that moves channels."""
@@ -132,7 +107,7 @@ def _trace_forward(model: nn.Module, example_input: Tensor) -> _Forward:
     for module in model.modules():
         handles.append(module.register_forward_pre_hook(lambda m, _i: where.append(names[m])))
         handles.append(module.register_forward_hook(record))
-    moves = _ChannelMoves(where)
+    moves = ChannelMoves(where, {n: type(m).__name__ for m, n in names.items()})
     try:
         with eval_mode(model), torch.no_grad(), moves:
             model(example_input)

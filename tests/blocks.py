@@ -1,0 +1,111 @@
+"""Small networks built from common CNN building blocks of other model libraries: each
+prunes exactly or is refused by name (``tests/test_blocks.py``)."""
+
+import torch
+from torch import nn
+
+
+class Ghost(nn.Module):
+    """Ghost module: a conv, and a cheap depthwise conv of its output, concatenated."""
+
+    def __init__(self, c_in=8, c=8):
+        super().__init__()
+        self.primary = nn.Sequential(
+            nn.Conv2d(c_in, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU()
+        )
+        self.cheap = nn.Sequential(
+            nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False), nn.BatchNorm2d(c), nn.ReLU()
+        )
+
+    def forward(self, x):
+        y = self.primary(x)
+        return torch.cat([y, self.cheap(y)], 1)
+
+
+class SE(nn.Module):
+    def __init__(self, c, r=4):
+        super().__init__()
+        self.fc1 = nn.Conv2d(c, c // r, 1)
+        self.fc2 = nn.Conv2d(c // r, c, 1)
+
+    def forward(self, x):
+        s = x.mean((2, 3), keepdim=True)
+        return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(s))))
+
+
+class MBConvSE(nn.Module):
+    def __init__(self, c=8, e=16):
+        super().__init__()
+        self.expand = nn.Sequential(
+            nn.Conv2d(c, e, 1, bias=False), nn.BatchNorm2d(e), nn.Hardswish()
+        )
+        self.dw = nn.Sequential(
+            nn.Conv2d(e, e, 3, padding=1, groups=e, bias=False), nn.BatchNorm2d(e), nn.Hardswish()
+        )
+        self.se = SE(e)
+        self.project = nn.Sequential(nn.Conv2d(e, c, 1, bias=False), nn.BatchNorm2d(c))
+
+    def forward(self, x):
+        return x + self.project(self.se(self.dw(self.expand(x))))
+
+
+class MixedKernel(nn.Module):
+    def __init__(self, c=16):
+        super().__init__()
+        self.splits = [c // 2, c // 2]
+        self.convs = nn.ModuleList(
+            [nn.Conv2d(c // 2, c // 2, k, padding=k // 2, groups=c // 2) for k in (3, 5)]
+        )
+
+    def forward(self, x):
+        parts = torch.split(x, self.splits, 1)
+        return torch.cat([conv(p) for conv, p in zip(self.convs, parts, strict=True)], 1)
+
+
+class CSP(nn.Module):
+    def __init__(self, c=16):
+        super().__init__()
+        self.stack = nn.Sequential(
+            nn.Conv2d(c // 2, c // 2, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(c // 2, c // 2, 3, padding=1),
+        )
+        self.fuse = nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        a, b = x.chunk(2, 1)
+        return self.fuse(torch.cat([a, self.stack(b)], 1))
+
+
+class Res2(nn.Module):
+    def __init__(self, c=16, scales=4):
+        super().__init__()
+        w = c // scales
+        self.scales = scales
+        self.convs = nn.ModuleList([nn.Conv2d(w, w, 3, padding=1) for _ in range(scales - 1)])
+
+    def forward(self, x):
+        xs = x.chunk(self.scales, 1)
+        out, prev = [xs[0]], None
+        for i, conv in enumerate(self.convs):
+            y = xs[i + 1] if prev is None else xs[i + 1] + prev
+            prev = conv(y)
+            out.append(prev)
+        return torch.cat(out, 1)
+
+
+def network(block: nn.Module, width: int, out: int) -> nn.Sequential:
+    """A stem conv of ``width`` channels, ``block``, pooling and a classifier on ``out``."""
+    stem = [nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
+    head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(out, 10)]
+    return nn.Sequential(*stem, block, *head)
+
+
+BLOCKS = {
+    "ghost module": lambda: network(Ghost(8, 8), 8, 16),
+    "inverted residual with squeeze-excitation": lambda: network(MBConvSE(8, 16), 8, 8),
+    "mixed-kernel depthwise split": lambda: network(MixedKernel(16), 16, 16),
+    "cross-stage-partial split": lambda: network(CSP(16), 16, 16),
+    "multi-scale residual split (Res2Net)": lambda: network(Res2(16), 16, 16),
+}
+"""Each construct's test network."""

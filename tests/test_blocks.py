@@ -1,0 +1,56 @@
+"""Building blocks of other model libraries: each prunes exactly (masked == pruned for random
+masks, params and MACs as predicted) or is refused by name, never an unnamed crash."""
+
+import pytest
+import torch
+from blocks import BLOCKS
+
+from decore_env.channels.equivalence import assert_masked_equals_pruned, draw_mask, realistic_norms
+from decore_env.channels.gates import ChannelGates
+from decore_env.channels.tracing import UnsupportedLayerError
+
+EXACT = ("ghost module", "inverted residual with squeeze-excitation")
+REFUSED = {
+    "mixed-kernel depthwise split": r"layer '3' \(MixedKernel\) splits the 16 channels .*\(split\)",
+    "cross-stage-partial split": r"layer '3' \(CSP\) splits the 16 channels .*\(chunk\)",
+    "multi-scale residual split (Res2Net)": r"layer '3' \(Res2\) splits the 16 channels",
+}
+
+
+@pytest.mark.parametrize("construct", EXACT)
+def test_supported_blocks_prune_exactly_for_random_masks(construct):
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    model = realistic_norms(BLOCKS[construct](), x)
+    gates = ChannelGates(model, x)
+    for seed in range(5):
+        assert_masked_equals_pruned(model, gates, draw_mask(gates, seed, 0.5, seed), x)
+
+
+@pytest.mark.parametrize("construct", REFUSED)
+def test_channel_splits_are_refused_naming_the_layer_and_the_construct(construct):
+    x = torch.randn(2, 3, 8, 8)
+    with pytest.raises(UnsupportedLayerError, match=REFUSED[construct]):
+        ChannelGates(BLOCKS[construct]().eval(), x)
+
+
+def test_every_construct_is_covered():
+    assert set(BLOCKS) == {*EXACT, *REFUSED}
+
+
+class _Slice(torch.nn.Module):
+    def forward(self, x):
+        return x[:, :4]
+
+
+class _Whole(torch.nn.Module):
+    def forward(self, x):
+        return x[:, :] + x[:, ...].chunk(1, 1)[0]
+
+
+def test_a_channel_slice_is_refused_and_a_whole_one_is_not():
+    convs = [torch.nn.Conv2d(3, 8, 1), torch.nn.Conv2d(8, 4, 1)]
+    x = torch.randn(1, 3, 4, 4)
+    sliced = torch.nn.Sequential(convs[0], _Slice(), torch.nn.Conv2d(4, 4, 1))
+    with pytest.raises(UnsupportedLayerError, match=r"layer '1' \(_Slice\) selects part of"):
+        ChannelGates(sliced, x)
+    assert ChannelGates(torch.nn.Sequential(convs[0], _Whole(), convs[1]), x).n_agents == 8
