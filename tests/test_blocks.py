@@ -54,3 +54,34 @@ def test_a_channel_slice_is_refused_and_a_whole_one_is_not():
     with pytest.raises(UnsupportedLayerError, match=r"layer '1' \(_Slice\) selects part of"):
         ChannelGates(sliced, x)
     assert ChannelGates(torch.nn.Sequential(convs[0], _Whole(), convs[1]), x).n_agents == 8
+
+
+def test_a_channel_mapped_past_a_layers_width_is_refused_naming_the_layer(monkeypatch):
+    """The net under the named refusals: channels the grouping places where a layer has none
+    (simulated by a layer reported narrower than it is)."""
+    from decore_env.channels import tracing
+
+    real = tracing._channels
+    monkeypatch.setattr(tracing, "_channels", lambda target, *a: real(target, *a) // 2)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 1), torch.nn.Conv2d(8, 4, 1))
+    with pytest.raises(UnsupportedLayerError, match=r"layer '\d' \(Conv2d\) gets channels of"):
+        ChannelGates(model, torch.randn(1, 3, 4, 4))
+
+
+def test_a_failure_inside_torch_pruning_is_refused_naming_the_group(monkeypatch):
+    import torch_pruning as tp
+
+    from decore_env.channels.surgery import prune
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 1), torch.nn.Conv2d(8, 4, 1))
+    x = torch.randn(1, 3, 4, 4)
+    gates = ChannelGates(model, x)
+
+    def fail(self, *args, **kwargs):
+        raise KeyError("a parameter pruned twice")
+
+    monkeypatch.setattr(tp.dependency.Group, "prune", fail)
+    mask = torch.ones(gates.n_agents)
+    mask[0] = 0
+    with pytest.raises(UnsupportedLayerError, match=r"pruning group '0' \(layers 0\) failed"):
+        prune(model, gates.split(mask), x)

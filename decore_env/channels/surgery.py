@@ -108,7 +108,14 @@ def prune(model: nn.Module, keep: KeepMask, example_input: Tensor) -> nn.Module:
             drop = torch.nonzero(~keep[group.name][agents]).flatten().tolist()
             if drop:
                 root = tp_group.items[0].dep
-                traced.graph.get_pruning_group(root.target.module, root.handler, drop).prune()
+                try:
+                    traced.graph.get_pruning_group(root.target.module, root.handler, drop).prune()
+                except (KeyError, IndexError, RuntimeError) as error:  # torch-pruning's own
+                    raise UnsupportedLayerError(
+                        f"pruning group '{group.name}' (layers {', '.join(group.layers)}) "
+                        f"failed in torch-pruning ({type(error).__name__}: {error}); a layer "
+                        "of that group moves channels in a way the grouping does not follow"
+                    ) from error
     return pruned
 
 

@@ -325,7 +325,14 @@ def layer_maps(model: nn.Module, traced: Traced) -> list[LayerMap]:
             if target not in table:
                 table[target] = torch.full((_channels(target, output_side),), n_agents)
             idxs = torch.as_tensor(list(item.idxs), dtype=torch.long)
-            table[target][idxs] = offset + agents[torch.as_tensor(list(item.root_idxs))]
+            try:
+                table[target][idxs] = offset + agents[torch.as_tensor(list(item.root_idxs))]
+            except IndexError as error:  # channels mapped past a layer's width
+                raise UnsupportedLayerError(
+                    f"layer '{_name_of(model, target)}' ({type(target).__name__}) gets channels "
+                    f"of group '{group.name}' at positions it does not have: some code splits "
+                    "or slices channels in a way the grouping does not follow"
+                ) from error
         offset += group.size
 
     def agents_of(table: dict, target, width: int) -> Tensor:
@@ -345,3 +352,9 @@ def layer_maps(model: nn.Module, traced: Traced) -> list[LayerMap]:
     for name, p in _vector_parameters(model):
         maps.append(LayerMap(name, None, None, agents_of(out_map, p, p.numel()), 1))
     return maps
+
+
+def _name_of(model: nn.Module, target: nn.Module | nn.Parameter) -> str:
+    """The qualified name of a layer or parameter of ``model`` (for messages)."""
+    named = [*model.named_modules(), *model.named_parameters()]
+    return next((name for name, obj in named if obj is target), "?")
