@@ -115,9 +115,9 @@ def _saved(run: Path, phase: str) -> bool:
 @pytest.mark.parametrize(
     ("sig", "phase"),
     [
-        (signal.SIGKILL, "baseline"),
+        pytest.param(signal.SIGKILL, "baseline", marks=pytest.mark.slow),
         (signal.SIGKILL, "policy"),
-        (signal.SIGINT, "policy"),
+        pytest.param(signal.SIGINT, "policy", marks=pytest.mark.slow),
         (signal.SIGKILL, "finetune_fit"),
     ],
     ids=["SIGKILL-baseline", "SIGKILL-policy", "SIGINT-policy", "SIGKILL-finetune"],
