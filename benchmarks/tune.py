@@ -42,7 +42,8 @@ def render(rows: Sequence[Mapping[str, str]], path: Path) -> Path:
         "Rendered by `python benchmarks/tune.py --render` from `tuning.csv`: at most "
         f"{MAX_CONFIGS} configurations per contestant, one-shot val top-1 (%) of the projected "
         f"architecture at {TUNING_TARGET:g} of params, tuning seeds only; configuration 0 is "
-        "the contestant's settings unchanged.",
+        "the contestant's settings unchanged. A choice is final (yes) once every configuration "
+        "of the contestant has every tuning seed; before that it is the best so far.",
         "",
         "| contestant | configuration | settings | seeds | val top-1 | chosen |",
         "|---|---|---|---|---|---|",
@@ -60,9 +61,10 @@ def render(rows: Sequence[Mapping[str, str]], path: Path) -> Path:
                 continue
             values = [by_name[name][s] for s in seeds if s in by_name[name]]
             shown = ", ".join(f"{k}={v:g}" for k, v in settings.items()) or "unchanged"
+            mark = "yes" if list(seeds) == list(TUNING_SEEDS) else "so far"
             lines.append(
                 f"| {contestant} | {i} | {shown} | {len(values)} "
-                f"| {100 * np.mean(values):.2f} | {'yes' if name == best else ''} |"
+                f"| {100 * np.mean(values):.2f} | {mark if name == best else ''} |"
             )
     write_text_atomic(path, "\n".join(lines) + "\n")
     return path
