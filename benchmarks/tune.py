@@ -61,7 +61,9 @@ def render(rows: Sequence[Mapping[str, str]], path: Path) -> Path:
                 continue
             values = [by_name[name][s] for s in seeds if s in by_name[name]]
             shown = ", ".join(f"{k}={v:g}" for k, v in settings.items()) or "unchanged"
-            mark = "yes" if list(seeds) == list(TUNING_SEEDS) else "so far"
+            complete = all(variant(contestant, j) in by_name for j in range(len(configs)))
+            final = complete and list(seeds) == list(TUNING_SEEDS)
+            mark = "yes" if final else "so far"
             lines.append(
                 f"| {contestant} | {i} | {shown} | {len(values)} "
                 f"| {100 * np.mean(values):.2f} | {mark if name == best else ''} |"

@@ -168,14 +168,22 @@ def test_async_vector_env_works_with_every_start_method(tmp_path, context):
 
 
 def test_a_forked_child_runs_torch_on_one_thread():
-    torch.ones(256, 256) @ torch.ones(256, 256)  # the parent's thread pool is up
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child
-        os.write(write, str(torch.get_num_threads()).encode())
-        os._exit(0)
-    os.waitpid(pid, 0)
-    assert os.read(read, 8) == b"1"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # so that one thread in the child is the hook's doing
+    try:
+        torch.ones(256, 256) @ torch.ones(256, 256)  # the parent's thread pool is up
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report, and never return into pytest
+            try:
+                os.write(write, str(torch.get_num_threads()).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        os.waitpid(pid, 0)
+        assert os.read(read, 8) == b"1"
+    finally:
+        torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------------- Stable-Baselines3

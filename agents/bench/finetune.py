@@ -29,6 +29,7 @@ from agents.bench.search_report import mean_interval, paired_lines
 from agents.bench.stats import CONFIDENCE
 from agents.bench.sweep import PAPER_AGENT
 from agents.run.config import CompressConfig
+from agents.run.folders import RunLocked
 from agents.run.pipeline import TRAIN_BATCH_SIZE, compress
 from agents.run.summary import provenance
 from decore_env.channels.gates import ChannelGates
@@ -134,7 +135,14 @@ def run_joint_rows(
     todo = [c for c in cells if (c.task, c.agent, str(c.seed)) not in done]
     ran = 0
     for cell in tqdm(todo, desc="joint-training cells", unit="cell", disable=not progress):
-        ran += table.append(joint_training_cell(cell, task, checkpoint, work, command))
+        if (cell.task, cell.agent, str(cell.seed)) in {
+            (r["task"], r["agent"], r["seed"]) for r in table.rows()
+        }:
+            continue  # another process ran it meanwhile
+        try:
+            ran += table.append(joint_training_cell(cell, task, checkpoint, work, command))
+        except RunLocked:  # another process is running it and appends its row
+            continue
     return ran
 
 

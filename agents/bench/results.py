@@ -15,6 +15,7 @@ wrong columns.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -154,8 +155,8 @@ class ResultsCSV:
                     f.flush()
                     os.fsync(f.fileno())
             except OSError:
-                with self.path.open("r+b") as f:  # back to the rows that were whole
-                    f.truncate(size)
+                with contextlib.suppress(OSError), self.path.open("r+b") as f:
+                    f.truncate(size)  # back to the rows that were whole
                 raise
         return True
 

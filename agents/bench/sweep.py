@@ -33,7 +33,7 @@ from agents.bench.cells import CELL_KEY, Cell, with_cell
 from agents.bench.curves import CURVE_COLUMNS
 from agents.bench.results import ResultsCSV
 from agents.bench.tuning import variants
-from agents.names import AGENTS, BUDGETED, REFERENCES, SB3_AGENTS
+from agents.names import AGENTS, BUDGETED, REFERENCES
 from agents.native.settings import PAPER_INIT_WEIGHT, PAPER_LR
 from agents.references.targets import TOLERANCE
 from agents.run.config import (
@@ -60,7 +60,7 @@ CONTESTANTS: dict[str, dict[str, Any]] = {
     **{name: {"agent": name, **preset(name)} for name in AGENTS if name != "reinforce"},
     **{
         name + MEAN_REWARD: {"agent": name, **preset(name), "reward_reduction": "mean"}
-        for name in SB3_AGENTS
+        for name in ("a2c", "ppo")
     },
     **{
         f"reinforce+{lever}": PAPER_AGENT | settings

@@ -40,9 +40,11 @@ TUNING_GRIDS: dict[str, tuple[dict[str, Any], ...]] = {
     "td3_layerwise": _grid(sb3_learning_rate=(None, 3e-4, 3e-3)),
 }
 """Each tunable contestant's configurations, on top of its settings; the first is those
-settings unchanged. Learning rates span about 3x either side of the default (SB3's: A2C 7e-4,
-PPO 3e-4, SAC 3e-4, TD3 1e-3; the native agent's: 0.01 paper, 0.1 reinforce-plus), and an
-entropy bonus where the algorithm has one."""
+settings unchanged. Learning rates from about 3x below to 3x above the default (SB3's: A2C
+7e-4, PPO 3e-4, SAC 3e-4, TD3 1e-3; reinforce-plus 0.1), and up to 10x above paper mode's
+0.01 (which barely moves in 30 epochs); an entropy bonus (0.01) for A2C, PPO and
+reinforce-plus. Paper mode and SAC spend their configurations on the learning rate alone
+(SAC tunes its entropy coefficient itself)."""
 SEPARATOR = "#"
 """Between a contestant and its configuration's index in a tuning run's name."""
 
@@ -67,8 +69,9 @@ def choose(rows: Sequence[Mapping[str, str]]) -> dict[str, tuple[str, float, lis
     seeds). Ties go to the earlier configuration (the unchanged settings first)."""
     runs: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     for row in rows:
-        contestant = row["agent"].partition(SEPARATOR)[0]
-        runs[contestant][row["agent"]][int(row["seed"])] = float(row["val_acc"])
+        contestant, separator, _ = row["agent"].partition(SEPARATOR)
+        if separator and contestant in TUNING_GRIDS:  # other rows are no tuning runs
+            runs[contestant][row["agent"]][int(row["seed"])] = float(row["val_acc"])
     chosen = {}
     for contestant, by_variant in runs.items():
         seeds = sorted(set.intersection(*(set(v) for v in by_variant.values())))

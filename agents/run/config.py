@@ -163,16 +163,23 @@ class CompressConfig(TaskSpec):
             )
 
     def _check_sb3(self) -> None:
-        """The SB3 settings: numbers > 0, each only for the agents that have it."""
-        for name, agents in SB3_SETTING_AGENTS.items():
+        """The SB3 settings: numbers (a learning rate and a rollout > 0, an entropy coefficient
+        >= 0), each only for the agents that have it."""
+        for name, (_, agents) in SB3_SETTINGS.items():
             value = getattr(self, name)
             if value is None:
                 continue
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a number > 0, got {value!r}")
+            flag = "--" + name.replace("_", "-")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{flag} must be a number; got {value!r}")
+            zero_allowed = name == "sb3_ent_coef"
+            if not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
+                relation = ">= 0" if zero_allowed else "> 0"
+                raise ValueError(f"{flag} must be a finite number {relation}; got {value}")
             if self.agent not in agents:
                 raise ValueError(
-                    f"{name} is a setting of {', '.join(agents)}, not of agent {self.agent}"
+                    f"{flag} is a setting of {', '.join(agents)}, not of agent {self.agent}: "
+                    "leave it out or choose one of those agents"
                 )
         if self.sb3_n_steps is not None:
             positive_int("sb3_n_steps", self.sb3_n_steps)
@@ -270,19 +277,22 @@ def preset(agent: str) -> dict[str, Any]:
     return dict(PLUS_PRESET) if agent == "reinforce-plus" else {}
 
 
-SB3_SETTING_AGENTS = {
-    "sb3_learning_rate": ("a2c", "ppo", "sac", "td3", "td3_layerwise"),
-    "sb3_ent_coef": ("a2c", "ppo", "sac"),
-    "sb3_n_steps": ("a2c", "ppo"),
+SB3_SETTINGS = {
+    "sb3_learning_rate": ("learning_rate", ("a2c", "ppo", "sac", "td3", "td3_layerwise")),
+    "sb3_ent_coef": ("ent_coef", ("a2c", "ppo", "sac")),
+    "sb3_n_steps": ("n_steps", ("a2c", "ppo")),
 }
-"""Each SB3 setting of a run and the agents that have it."""
+"""Each SB3 setting of a run: the SB3 constructor argument it sets, and the agents that have
+it."""
 
 
 def sb3_settings(config: CompressConfig) -> dict[str, Any]:
     """The SB3 constructor arguments a run sets (the rest stay at their defaults)."""
-    names = {"sb3_learning_rate": "learning_rate", "sb3_ent_coef": "ent_coef"}
-    names["sb3_n_steps"] = "n_steps"
-    return {sb3: getattr(config, run) for run, sb3 in names.items() if getattr(config, run)}
+    return {
+        sb3: getattr(config, run)
+        for run, (sb3, _) in SB3_SETTINGS.items()
+        if getattr(config, run) is not None
+    }
 
 
 def native_agent_settings(config: CompressConfig) -> dict[str, Any]:

@@ -149,13 +149,22 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip()
 
 
+RESULTS_PATHSPEC = ":(top,exclude)benchmarks/results"
+"""The committed results, left out of the dirty check."""
+
+
 def _git_commit() -> str | None:
     """The commit of this checkout, ``-dirty`` appended when tracked files differ from it
-    (numbers from uncommitted code are not that commit's); None outside a git checkout."""
+    (numbers from uncommitted code are not that commit's); None outside a git checkout. The
+    committed results (``benchmarks/results``), which a benchmark run itself appends to, do
+    not count."""
     commit = _git("rev-parse", "HEAD")
     if not commit:
         return None
-    return commit + "-dirty" if _git("status", "--porcelain", "--untracked-files=no") else commit
+    changed = _git(
+        "status", "--porcelain", "--untracked-files=no", "--", ":(top)", RESULTS_PATHSPEC
+    )
+    return commit + "-dirty" if changed else commit
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ refused, with the construct.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -32,9 +32,10 @@ _SPLIT_DIM_AT = {
     Tensor.unbind: 1,
 }
 """Each splitting function and the position of its ``dim`` argument (default dim 0)."""
-FEATURE_MAP_DIMS = 4
-"""Only (N, C, H, W) maps are checked for splits: in a 3-d tensor dim 1 may be a sequence
-(a transformer's tokens), which is not a channel axis."""
+FEATURE_MAP_DIMS = (4, 5)
+"""Only (N, C, H, W) and (N, C, D, H, W) maps are checked for splits: in a 3-d tensor dim 1
+may be a sequence (a transformer's tokens), not a channel axis, so Conv1d networks are not
+checked."""
 
 
 class ChannelMoves(TorchFunctionMode):
@@ -42,17 +43,22 @@ class ChannelMoves(TorchFunctionMode):
 
     :param where: the stack of module names being run (the last is the innermost).
     :param types: each module name's class name, for the message.
+    :param started: whether the first conv/linear layer has run; the input's preprocessing
+        before it (a colour-channel reorder, ``x[:, :1]``) moves no channel of a group.
     """
 
-    def __init__(self, where: list[str], types: Mapping[str, str]) -> None:
+    def __init__(
+        self, where: list[str], types: Mapping[str, str], started: Callable[[], bool]
+    ) -> None:
         super().__init__()
         self.where = where
         self.types = types
+        self.started = started
         self.found: str | None = None
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        if self.found is None and args and isinstance(args[0], Tensor):
+        if self.found is None and args and isinstance(args[0], Tensor) and self.started():
             construct = _construct(func, args, kwargs or {}, out)
             if construct:
                 layer = self.where[-1] if self.where else "the model"
@@ -73,7 +79,7 @@ def _construct(func: Any, args: tuple, kwargs: dict, out: Any) -> str | None:
         before, after = tuple(x.shape), tuple(out.shape)
         if len(before) > 2 and len(after) > 2 and before[:2] != after[:2]:
             return f"reshapes channels {before} -> {after} (a channel shuffle?)"
-    if x.dim() != FEATURE_MAP_DIMS:
+    if x.dim() not in FEATURE_MAP_DIMS:
         return None
     channels = x.shape[1]
     if func in _SPLIT_DIM_AT:
@@ -91,7 +97,9 @@ def _construct(func: Any, args: tuple, kwargs: dict, out: Any) -> str | None:
 
 def _indexes_channels(index: Any, channels: int) -> bool:
     """Whether ``x[index]`` keeps a part of dim 1 only (``x[:, :c]``, ``x[:, 3]``, ...)."""
-    if not isinstance(index, tuple) or len(index) < 2 or index[0] != slice(None):
+    if not isinstance(index, tuple) or len(index) < 2:
+        return False
+    if not (isinstance(index[0], slice) and index[0] == slice(None)):
         return False
     second = index[1]
     if second is Ellipsis or second is None:

@@ -110,6 +110,8 @@ def prune(model: nn.Module, keep: KeepMask, example_input: Tensor) -> nn.Module:
                 root = tp_group.items[0].dep
                 try:
                     traced.graph.get_pruning_group(root.target.module, root.handler, drop).prune()
+                except torch.OutOfMemoryError:
+                    raise
                 except (KeyError, IndexError, RuntimeError) as error:  # torch-pruning's own
                     raise UnsupportedLayerError(
                         f"pruning group '{group.name}' (layers {', '.join(group.layers)}) "
@@ -183,7 +185,7 @@ def load_pruned(path: str | os.PathLike, model: nn.Module | None = None) -> nn.M
         model = models.for_data(saved["model"], saved["num_classes"], shape)
     try:
         pruned = prune(model, saved["keep"], torch.zeros(1, *shape))  # a copy: model untouched
-    except UnsupportedLayerError:
+    except (UnsupportedLayerError, torch.OutOfMemoryError):
         raise
     except (ValueError, KeyError, IndexError, RuntimeError) as exc:
         raise PrunedFileError(f"{path}: its keep masks do not fit the network ({exc})") from exc

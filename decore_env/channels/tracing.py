@@ -107,7 +107,8 @@ def _trace_forward(model: nn.Module, example_input: Tensor) -> _Forward:
     for module in model.modules():
         handles.append(module.register_forward_pre_hook(lambda m, _i: where.append(names[m])))
         handles.append(module.register_forward_hook(record))
-    moves = ChannelMoves(where, {n: type(m).__name__ for m, n in names.items()})
+    types = {n: type(m).__name__ for m, n in names.items()}
+    moves = ChannelMoves(where, types, started=lambda: bool(traced.order))
     try:
         with eval_mode(model), torch.no_grad(), moves:
             model(example_input)

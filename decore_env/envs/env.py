@@ -61,9 +61,10 @@ class DecoreCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
     through that group any more, and the accuracy and the reward show it.
 
     Summed over agents, the reward lies in [-lam x A, A] for A agents: on the default task
-    (226 agents, lam 6) uniformly random masks score about -460 per step (about -18,000 over
-    its 39-step episode; -1.6 per step with ``"mean"``), the full network 0. RL libraries'
-    defaults (value loss, clipping, entropy) assume rewards of order 1:
+    (226 agents, lam 6) uniformly random masks score about -370 to -460 per step (about
+    -18,000 over a 39-step episode; -1.6 to -2.0 per step with ``"mean"``), the full
+    network 0. RL libraries' defaults (value loss, clipping, entropy) assume rewards of
+    order 1:
     ``reward_reduction="mean"`` divides the scalar reward by A (the mean over agents, in
     [-lam, 1]); ``info["group_rewards"]`` stays the paper's either way. Gymnasium's
     ``NormalizeReward`` or SB3's ``VecNormalize`` rescale it too.
