@@ -109,3 +109,86 @@ BLOCKS = {
     "multi-scale residual split (Res2Net)": lambda: network(Res2(16), 16, 16),
 }
 """Each construct's test network."""
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an (N, C, H, W) map, as ConvNeXt writes it."""
+
+    def forward(self, x):
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+NORMS = {
+    "BatchNorm": lambda c, groups: nn.BatchNorm2d(c),
+    "GroupNorm": lambda c, groups: nn.GroupNorm(groups, c),
+    "LayerNorm2d": lambda c, groups: LayerNorm2d(c),
+    "no norm": lambda c, groups: nn.Identity(),
+}
+"""Norm factories by name; ``groups`` divides ``c`` (used by GroupNorm)."""
+ACTIVATIONS = {"ReLU": nn.ReLU, "SiLU": nn.SiLU, "Hardswish": nn.Hardswish, "none": nn.Identity}
+
+
+class ConvUnit(nn.Sequential):
+    """Conv (plain, grouped or depthwise), a norm and an activation."""
+
+    def __init__(self, c_in, c_out, kernel=3, groups=1, norm="BatchNorm", act="ReLU"):
+        conv = nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, groups=groups, bias=False)
+        norm_groups = groups if groups > 1 and c_out % groups == 0 else 1
+        super().__init__(conv, NORMS[norm](c_out, norm_groups), ACTIVATIONS[act]())
+
+
+class Residual(nn.Module):
+    """x + body(x): the body's output channels are coupled to the input's."""
+
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class Branches(nn.Module):
+    """Two branches of the same input, concatenated (an Inception-style block)."""
+
+    def __init__(self, left: nn.Module, right: nn.Module):
+        super().__init__()
+        self.left, self.right = left, right
+
+    def forward(self, x):
+        return torch.cat([self.left(x), self.right(x)], 1)
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's interleaving of ``groups`` channel groups."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        return x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+class HalfSlice(nn.Module):
+    """A conv of the first half of the channels, the second half passed on: ``x[:, :c]``."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.half = c // 2
+        self.conv = nn.Conv2d(self.half, self.half, 1)
+
+    def forward(self, x):
+        return torch.cat([self.conv(x[:, : self.half]), x[:, self.half :]], 1)
+
+
+class Narrow(nn.Module):
+    """The first ``k`` channels kept through ``narrow``."""
+
+    def __init__(self, k: int):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x):
+        return x.narrow(1, 0, self.k)

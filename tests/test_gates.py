@@ -40,7 +40,7 @@ def test_groups_are_frozen():
     ("layer", "width", "message"),
     [
         (nn.LayerNorm([4, 8, 8]), 4, r"layer '1' \(LayerNorm\) normalises over \(4, 8, 8\)"),
-        (nn.Conv2d(4, 2, 3, padding=1, groups=2), 2, r"layer '1' is a depthwise conv with 4"),
+        (nn.Conv2d(4, 2, 3, padding=1, groups=2), 2, r"'1' \(Conv2d\) is a depthwise conv with 4"),
         (nn.PReLU(4), 4, r"layer '1' \(PReLU\) has parameters but is neither"),
     ],
 )

@@ -61,3 +61,25 @@ def test_tuning_refuses_reported_seeds_and_unknown_contestants(capsys):
         assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "seeds [3] are reported seeds" in err and "nothing to tune for ['greedy']" in err
+
+
+def test_the_frozen_choices_are_the_committed_tuning_rows_choice():
+    from pathlib import Path
+
+    from agents.bench.results import ResultsCSV
+    from agents.bench.search import SEARCH_COLUMNS
+    from agents.bench.tuning import CHOSEN
+
+    csv = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "tuning.csv"
+    chosen = choose(ResultsCSV(csv, SEARCH_COLUMNS, ("agent", "seed")).rows())
+    assert set(chosen) == set(TUNING_GRIDS) == set(CHOSEN)
+    for contestant, (name, _, seeds) in chosen.items():
+        assert seeds == list(TUNING_SEEDS)  # every configuration ran every tuning seed
+        assert name == variant(contestant, CHOSEN[contestant])
+
+
+def test_reported_runs_use_the_frozen_choice_and_tuning_runs_their_own():
+    reported = search_config(TINY, Cell("embedded", "ppo", 0, 0.1), default_weights())
+    assert (reported.sb3_learning_rate, reported.sb3_ent_coef) == (1e-3, 0.01)
+    own = search_config(TINY, Cell("embedded", variant("ppo", 0), 100, 0.1), default_weights())
+    assert own.sb3_learning_rate is None or own.sb3_learning_rate != 1e-3

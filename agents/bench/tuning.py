@@ -45,6 +45,19 @@ settings unchanged. Learning rates from about 3x below to 3x above the default (
 0.01 (which barely moves in 30 epochs); an entropy bonus (0.01) for A2C, PPO and
 reinforce-plus. Paper mode and SAC spend their configurations on the learning rate alone
 (SAC tunes its entropy coefficient itself)."""
+CHOSEN: dict[str, int] = {
+    "reinforce": 2,
+    "reinforce-plus": 5,
+    "a2c": 1,
+    "ppo": 5,
+    "sac": 2,
+    "td3": 0,
+    "td3_layerwise": 0,
+}
+"""The frozen choice of each tunable contestant: the index of its configuration that every
+reported run uses, as :func:`choose` picks it from ``benchmarks/results/tuning.csv`` (all
+configurations x both tuning seeds: 43 rows at commit eb267e6, 19 at 417b76e; a test keeps
+the two in step)."""
 SEPARATOR = "#"
 """Between a contestant and its configuration's index in a tuning run's name."""
 
@@ -52,6 +65,12 @@ SEPARATOR = "#"
 def variant(contestant: str, index: int) -> str:
     """The name of ``contestant``'s ``index``-th configuration (``"ppo#2"``)."""
     return f"{contestant}{SEPARATOR}{index}"
+
+
+def tuned(contestant: str) -> dict[str, Any]:
+    """The settings the frozen choice adds to ``contestant``'s ({} for the references, the
+    tuning runs and configuration 0)."""
+    return dict(TUNING_GRIDS[contestant][CHOSEN[contestant]]) if contestant in CHOSEN else {}
 
 
 def variants() -> dict[str, tuple[str, dict[str, Any]]]:

@@ -51,14 +51,18 @@ def realistic_norms(model: nn.Module, x: torch.Tensor) -> nn.Module:
 
 
 def draw_mask(gates: ChannelGates, seed: int, drop: float, narrow: int) -> torch.Tensor:
-    """Random mask that keeps >= 1 agent per group and narrows one group to 1 agent."""
+    """Random mask that keeps >= 1 agent per group and per layer (see
+    :func:`~decore_env.channels.surgery.connected_keep`) and narrows one group to as few
+    agents as that allows."""
     gen = torch.Generator().manual_seed(seed)
     parts = []
-    for i, size in enumerate(gates.sizes):
+    for i, (size, group) in enumerate(zip(gates.sizes, gates.groups, strict=True)):
         part = torch.rand(size, generator=gen) >= drop
-        if i == narrow % len(gates.sizes) or not part.any():
+        if i == narrow % len(gates.sizes):
             part = torch.zeros(size, dtype=torch.bool)
-            part[int(torch.randint(size, (1,), generator=gen))] = True
+        for own in group.layer_agents or (tuple(range(size)),):
+            if not part[list(own)].any():
+                part[own[int(torch.randint(len(own), (1,), generator=gen))]] = True
         parts.append(part)
     return torch.cat(parts).float()
 

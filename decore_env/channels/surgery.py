@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import os
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -45,20 +45,28 @@ def _check_keep(keep: KeepMask, groups: list[Group]) -> None:
             raise ValueError(f"keep mask of group '{name}' has shape {shape}; expected ({size},)")
 
 
-def _strongest_agent(group: Group, agents: Tensor, modules: Mapping[str, nn.Module]) -> int:
-    """The agent whose channels have the largest L1 weight norm over the group's producers."""
+def _strongest_agent(
+    group: Group, agents: Tensor, modules: Mapping[str, nn.Module], among: Sequence[int]
+) -> int:
+    """The agent of ``among`` whose channels have the largest L1 weight norm over the group's
+    producers."""
     norms = sum(modules[n].weight.detach().abs().flatten(1).sum(1) for n in group.layers)
-    return int(torch.argmax(torch.zeros(group.size).index_add_(0, agents, norms)))
+    per_agent = torch.zeros(group.size).index_add_(0, agents, norms)
+    candidates = torch.as_tensor(list(among), dtype=torch.long)
+    return int(candidates[torch.argmax(per_agent[candidates])])
 
 
 def connected_keep(
     keep: KeepMask, groups: list[Group], agents: list[Tensor], model: nn.Module
 ) -> dict[str, Tensor]:
-    """``keep`` as CPU bool tensors, with no group emptied.
+    """``keep`` as CPU bool tensors, with no group and no layer emptied.
 
     A group whose every agent is dropped keeps its agent with the largest weight norm in
-    ``model`` (a warning says so), so the pruned network stays connected. This is the mask
-    that :func:`prune` applies and :func:`save_pruned` records.
+    ``model``, so the pruned network stays connected; likewise a layer of a group whose own
+    channels are all dropped (a branch of a concatenation that is then added to other
+    channels) keeps its strongest agent, as no pruned layer can have zero outputs. A warning
+    says so each time. This is the mask that :func:`prune` applies and :func:`save_pruned`
+    records.
 
     :param agents: per group, the agent of each channel (``ChannelGates.channel_agents``).
     """
@@ -68,13 +76,23 @@ def connected_keep(
     for group, channel_agents in zip(groups, agents, strict=True):
         kept = torch.as_tensor(keep[group.name]).bool().cpu().clone()
         if not kept.any():
-            best = _strongest_agent(group, channel_agents, modules)
+            best = _strongest_agent(group, channel_agents, modules, range(group.size))
             warnings.warn(
                 f"every channel of group '{group.name}' was dropped; keeping agent "
                 f"{best} (largest weight norm) so the network stays connected",
                 stacklevel=3,
             )
             kept[best] = True
+        for layer, own in zip(group.layers, group.layer_agents, strict=False):
+            if own and not kept[list(own)].any():
+                best = _strongest_agent(group, channel_agents, modules, own)
+                warnings.warn(
+                    f"every output channel of layer '{layer}' (group '{group.name}') was "
+                    f"dropped; keeping agent {best} (largest weight norm of its own) as no "
+                    "pruned layer can have zero outputs",
+                    stacklevel=3,
+                )
+                kept[best] = True
         out[group.name] = kept
     return out
 

@@ -22,7 +22,7 @@ cross-stage-partial, Res2Net or mixed-kernel blocks) are refused with
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -51,11 +51,16 @@ class Group:
         across all conv groups) where a grouped conv or GroupNorm reads the group.
     :param layers: every conv/linear layer whose output channels belong to the group,
         in forward order.
+    :param layer_agents: per layer of ``layers``, the agents that decide its output
+        channels. Layers whose outputs are concatenated and then added to other channels
+        share one group but each writes its own channels: dropping all of one layer's agents
+        would leave a layer without outputs, which no pruned network can hold.
     """
 
     name: str
     size: int
     layers: tuple[str, ...]
+    layer_agents: tuple[tuple[int, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,8 +102,9 @@ def _trace_forward(model: nn.Module, example_input: Tensor) -> _Forward:
             return
         if module in traced.spatial:
             raise UnsupportedLayerError(
-                f"layer '{names[module]}' is called more than once per forward pass; "
-                "shared layers cannot be pruned per use: give each use its own module"
+                f"layer '{names[module]}' ({type(module).__name__}) is called more than once "
+                "per forward pass; shared layers cannot be pruned per use: give each use its "
+                "own module"
             )
         traced.order.append(module)
         traced.spatial[module] = int(output[0].numel()) // _widths(module)[1]
@@ -178,8 +184,9 @@ def _check_supported(model: nn.Module) -> None:
             groups = getattr(module, "groups", 1)
             if 1 < groups == _widths(module)[1] and not is_depthwise(module):
                 raise UnsupportedLayerError(
-                    f"layer '{name}' is a depthwise conv with {module.in_channels} inputs for "
-                    f"{module.out_channels} outputs; only in = out = groups can be pruned"
+                    f"layer '{name}' ({kind}) is a depthwise conv with {module.in_channels} "
+                    f"inputs for {module.out_channels} outputs; only in = out = groups can be "
+                    "pruned"
                 )
         elif isinstance(module, nn.LayerNorm) and len(module.normalized_shape) != 1:
             raise UnsupportedLayerError(
@@ -203,6 +210,39 @@ def _check_supported(model: nn.Module) -> None:
             )
 
 
+class _LayerNormPruner(tp.pruner.function.LayernormPruner):
+    """torch-pruning's LayerNorm pruner with the kept channels in order.
+
+    torch-pruning 1.6.1 takes the kept indices from a set and sorts them with a tensor's
+    ``sort()``, which is not in place: for some index sets the kept affine terms come out
+    permuted (found by the random-architecture tests). Only LayerNorms over one dim reach
+    here (:func:`_check_supported`).
+    """
+
+    def prune_out_channels(self, layer: nn.Module, idxs: Sequence[int]) -> nn.Module:
+        width = layer.normalized_shape[-1]
+        keep = torch.tensor(sorted(set(range(width)) - set(idxs)), dtype=torch.long)
+        if layer.elementwise_affine:
+            layer.weight = self._prune_parameter_and_grad(layer.weight, keep, -1)
+            if layer.bias is not None:
+                layer.bias = self._prune_parameter_and_grad(layer.bias, keep, -1)
+        layer.normalized_shape = (len(keep),)
+        return layer
+
+    prune_in_channels = prune_out_channels
+
+
+class _DependencyGraph(tp.DependencyGraph):
+    """torch-pruning's graph with :class:`_LayerNormPruner` for LayerNorms."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.REGISTERED_PRUNERS[tp.ops.OPTYPE.LN] = _LayerNormPruner()
+        pruners = [p for p in self.REGISTERED_PRUNERS.values() if p is not None]
+        self._in_channel_pruning_fn = {p.prune_in_channels for p in pruners}
+        self._out_channel_pruning_fn = {p.prune_out_channels for p in pruners}
+
+
 def build_dependency_graph(model: nn.Module, example_input: Tensor) -> tp.DependencyGraph:
     """torch-pruning's dependency graph, traced in eval mode with autograd on.
 
@@ -212,7 +252,7 @@ def build_dependency_graph(model: nn.Module, example_input: Tensor) -> tp.Depend
     vectors = [(p, int(torch.tensor(p.shape).argmax())) for _, p in _vector_parameters(model)]
     with eval_mode(model), torch.enable_grad():
         try:
-            return tp.DependencyGraph().build_dependency(
+            return _DependencyGraph().build_dependency(
                 model, example_inputs=example_input, unwrapped_parameters=vectors
             )
         except Exception as error:  # torch-pruning's own failures name no layer
@@ -260,7 +300,19 @@ def trace_groups(model: nn.Module, example_input: Tensor) -> Traced:
             continue
         agents = _slot_agents(tp_group, graph, names)
         size = int(agents.max()) + 1
-        group = Group(names[producers[0]], size, tuple(names[m] for m in producers))
+        written: dict[nn.Module, set[int]] = {m: set() for m in producers}
+        for item in tp_group.items:
+            if item.dep.target.module in written and graph.is_out_channel_pruning_fn(
+                item.dep.handler
+            ):
+                roots = torch.as_tensor(list(item.root_idxs), dtype=torch.long)
+                written[item.dep.target.module].update(agents[roots].tolist())
+        group = Group(
+            names[producers[0]],
+            size,
+            tuple(names[m] for m in producers),
+            tuple(tuple(sorted(written[m])) for m in producers),
+        )
         found.append((rank.get(producers[0], len(rank)), group, tp_group, agents))
     found.sort(key=lambda t: t[0])
     return Traced(
@@ -291,8 +343,9 @@ def _slot_agents(tp_group, graph: tp.DependencyGraph, names: Mapping) -> Tensor:
         root_of = dict(zip(item.idxs, item.root_idxs, strict=True))
         if len(root_of) != width:
             raise UnsupportedLayerError(
-                f"layer '{names[module]}' has {parts} groups whose channels come from "
-                "several channel groups (a concat feeds it); its groups cannot keep equal widths"
+                f"layer '{names[module]}' ({type(module).__name__}) has {parts} groups whose "
+                "channels come from several channel groups (a concat feeds it); its groups "
+                "cannot keep equal widths"
             )
         step = width // parts
         for channel, root in root_of.items():
