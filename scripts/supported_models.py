@@ -1,12 +1,14 @@
-"""Regenerate README.md's table of supported and refused torchvision models.
+"""Regenerate README.md's tables of supported and refused building blocks and torchvision models.
 
-Runs, for every torchvision classification model but the vision transformers, the check of
+Building blocks: each construct of ``tests/random_nets.py`` alone between a stem conv and a
+classifier, checked as the random-architecture tests check it (seconds). Models: for every
+torchvision classification model but the vision transformers, the check of
 :mod:`decore_env.channels.equivalence` (as ``tests/test_torchvision_models.py`` does): channel
-groups, one random keep mask, masked output == pruned output within 1e-4 and predicted
-params/MACs == the pruned network's; or the UnsupportedLayerError that names the refused
-layer. The table is written between the README's ``supported-models`` markers. Run from the
-repository root (about 15 minutes on one CPU core, a few GB of memory for the largest
-RegNet):
+groups, one random keep mask, masked output == pruned output within 1e-4 x the largest
+|output| + 1e-5 and predicted params/MACs == the pruned network's; or the
+UnsupportedLayerError that names the refused layer. Each table is written between its
+README markers. Run from the repository root (about 15 minutes on one CPU core, a few GB of
+memory for the largest RegNet; ``--blocks`` for the first table alone):
 
     python scripts/supported_models.py
 """
@@ -14,6 +16,7 @@ RegNet):
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 from pathlib import Path
 
@@ -24,7 +27,8 @@ from decore_env.channels.equivalence import Outcome, check_torchvision, torchvis
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-START, END = "<!-- supported-models:start -->", "<!-- supported-models:end -->"
+MODELS = ("<!-- supported-models:start -->", "<!-- supported-models:end -->")
+BLOCKS = ("<!-- building-blocks:start -->", "<!-- building-blocks:end -->")
 
 
 def table(outcomes: list[Outcome]) -> str:
@@ -47,29 +51,39 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
-def write_between_markers(path: Path, body: str) -> None:
+def write_between_markers(path: Path, markers: tuple[str, str], body: str) -> None:
     """Replace the text between the markers; write a temp file, then rename."""
+    start, end = markers
     text = path.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{path} has no {START} ... {END} markers; add them where the table goes")
-    head, rest = text.split(START, 1)
-    tail = rest.split(END, 1)[1]
+    if start not in text or end not in text:
+        raise SystemExit(f"{path} has no {start} ... {end} markers; add them where the table goes")
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(f"{head}{START}\n{body}\n{END}{tail}")
+    tmp.write_text(f"{head}{start}\n{body}\n{end}{tail}")
     tmp.replace(path)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument(
+        "--blocks", action="store_true", help="only the building-blocks table (seconds)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")  # torch-pruning's and torchvision's init notices
+    sys.path.insert(0, str(ROOT / "tests"))  # the constructs live beside their tests
+    from random_nets import blocks_table
+
+    write_between_markers(README, BLOCKS, blocks_table())
+    if args.blocks:
+        return
     outcomes = []
     for name in torchvision_names():
         outcomes.append(check_torchvision(name))
         print(outcomes[-1].name, "supported" if outcomes[-1].supported else "refused", flush=True)
-    write_between_markers(README, table(outcomes))
+    write_between_markers(README, MODELS, table(outcomes))
 
 
 if __name__ == "__main__":

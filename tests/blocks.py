@@ -124,7 +124,7 @@ NORMS = {
     "LayerNorm2d": lambda c, groups: LayerNorm2d(c),
     "no norm": lambda c, groups: nn.Identity(),
 }
-"""Norm factories by name; ``groups`` divides ``c`` (used by GroupNorm)."""
+"""Norm factories by name; ``groups`` divides ``c`` (GroupNorm's groups: the conv's, or 2)."""
 ACTIVATIONS = {"ReLU": nn.ReLU, "SiLU": nn.SiLU, "Hardswish": nn.Hardswish, "none": nn.Identity}
 
 
@@ -133,7 +133,7 @@ class ConvUnit(nn.Sequential):
 
     def __init__(self, c_in, c_out, kernel=3, groups=1, norm="BatchNorm", act="ReLU"):
         conv = nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, groups=groups, bias=False)
-        norm_groups = groups if groups > 1 and c_out % groups == 0 else 1
+        norm_groups = groups if groups > 1 and c_out % groups == 0 else 2 - c_out % 2
         super().__init__(conv, NORMS[norm](c_out, norm_groups), ACTIVATIONS[act]())
 
 

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from blocks import (
     ACTIVATIONS,
     CSP,
@@ -33,6 +34,10 @@ from blocks import (
     Residual,
 )
 from torch import nn
+
+from decore_env.channels.equivalence import assert_masked_equals_pruned, draw_mask, realistic_norms
+from decore_env.channels.gates import ChannelGates
+from decore_env.channels.tracing import UnsupportedLayerError
 
 WIDTHS = (4, 6, 8, 12, 16)
 """Channel widths drawn for new layers (all even, so every split below has two halves)."""
@@ -67,9 +72,13 @@ def _unit(rng: random.Random, c_in: int, c_out: int, kernel: int, groups: int = 
     )
 
 
-def _conv(rng: random.Random, c: int, side: int) -> Block:
-    w = rng.choice(WIDTHS)
-    return _unit(rng, c, w, rng.choice((1, 3))), w, side
+def _conv_with(norm: str) -> Callable[[random.Random, int, int], Block]:
+    def conv(rng: random.Random, c: int, side: int) -> Block:
+        w = rng.choice(WIDTHS)
+        unit = ConvUnit(c, w, rng.choice((1, 3)), norm=norm, act=rng.choice(list(ACTIVATIONS)))
+        return unit, w, side
+
+    return conv
 
 
 def _grouped(rng: random.Random, c: int, side: int) -> Block:
@@ -112,7 +121,7 @@ def _pooling(rng: random.Random, c: int, side: int) -> Block:
 
 
 SUPPORTED: dict[str, Callable[[random.Random, int, int], Block]] = {
-    "conv": _conv,
+    **{f"conv + {norm}": _conv_with(norm) for norm in NORMS},
     "grouped conv": _grouped,
     "depthwise conv": _depthwise,
     "residual add": _residual,
@@ -173,35 +182,95 @@ def _head(rng: random.Random, c: int, side: int) -> list[nn.Module]:
     return [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10)]
 
 
-def random_net(seed: int) -> RandomNet:
-    """The network of ``seed`` with its expected outcome."""
-    rng = random.Random(seed)
+def _network(rng: random.Random, seed: int, names: list[str | None]) -> RandomNet:
+    """Stem, one body block per entry of ``names`` (None: a random supported one that fits),
+    head; labelled with the refusal of the (single) refused construct among them."""
     side = input_side = rng.choice(SIDES)
     c = rng.choice(WIDTHS)
     layers: list[nn.Module] = [_unit(rng, 3, c, 3)]
     constructs: list[str] = []
-    n_blocks = rng.randint(2, 5)
-    refused_at = rng.randrange(n_blocks) if rng.random() < REFUSED_SHARE else None
     refused_layer = refusal = None
     mixed = False  # whether the channels reaching the next block come from a concatenation
-    for i in range(n_blocks):
-        if i == refused_at:
-            name = rng.choice(list(REFUSED))
+    for name in names:
+        if name in REFUSED:
             refused = REFUSED[name]
             block, c = refused.build(rng, c)
             refused_layer = ".".join(filter(None, (str(len(layers)), refused.inner)))
             kind = type(block.get_submodule(refused.inner)).__name__
             refusal = rf"layer '{re.escape(refused_layer)}' \({kind}\) {refused.says}"
         else:
-            allowed = [
-                n
-                for n in SUPPORTED
-                if (n != "pooling" or side >= 4) and (n != "grouped conv" or not mixed)
-            ]
-            name = rng.choice(allowed)
+            if name is None:
+                fits = [
+                    n
+                    for n in SUPPORTED
+                    if (n != "pooling" or side >= 4) and (n != "grouped conv" or not mixed)
+                ]
+                name = rng.choice(fits)
             block, c, side = SUPPORTED[name](rng, c, side)
         mixed = name in MIXING or (mixed and name in KEEPING)
         layers.append(block)
         constructs.append(name)
     model = nn.Sequential(*layers, *_head(rng, c, side))
     return RandomNet(seed, model, input_side, tuple(constructs), refused_layer, refusal)
+
+
+def random_net(seed: int) -> RandomNet:
+    """The network of ``seed`` with its expected outcome."""
+    rng = random.Random(seed)
+    n_blocks = rng.randint(2, 5)
+    names: list[str | None] = [None] * n_blocks
+    if rng.random() < REFUSED_SHARE:
+        names[rng.randrange(n_blocks)] = rng.choice(list(REFUSED))
+    return _network(rng, seed, names)
+
+
+def single_construct_net(name: str, seed: int = 0) -> RandomNet:
+    """A network whose body is the construct ``name`` alone (the README's table)."""
+    return _network(random.Random(seed), seed, [name])
+
+
+def verify(net: RandomNet, masks: int = 2) -> str:
+    """Checks ``net`` against its label and says what was found: "exact" (masked == pruned
+    for ``masks`` random masks, params and MACs as predicted) or the refusal message.
+
+    :raises AssertionError: the outcome is not the expected one (a refusal of a supported
+        network, no refusal or another one for a refused network, a wrong cut).
+    """
+    x = torch.randn(2, 3, net.side, net.side, generator=torch.Generator().manual_seed(net.seed))
+    if not net.expect_exact:
+        try:
+            ChannelGates(net.model.eval(), x)
+        except UnsupportedLayerError as error:
+            assert re.search(net.refusal, str(error)), f"{error} does not match {net.refusal}"
+            return str(error)
+        raise AssertionError(f"no refusal; expected one matching {net.refusal}")
+    model = realistic_norms(net.model, x)
+    gates = ChannelGates(model, x)
+    for i in range(masks):
+        mask = draw_mask(gates, net.seed * 100 + i, drop=0.5, narrow=i)
+        assert_masked_equals_pruned(model, gates, mask, x)
+    return "exact"
+
+
+def blocks_table(masks: int = 3) -> str:
+    """The README's building-blocks table: each construct alone in a small network (seed 0),
+    checked by :func:`verify` (``scripts/supported_models.py --blocks`` writes it)."""
+    lines = [
+        f"{len(SUPPORTED)} constructs prune exactly, {len(REFUSED)} are refused by name "
+        "(generated by `python scripts/supported_models.py --blocks`; each alone between a "
+        "stem conv and a classifier, `tests/random_nets.py`).",
+        "",
+        "| construct | outcome | what the check found |",
+        "|---|---|---|",
+    ]
+    for name in [*SUPPORTED, *REFUSED]:
+        found = verify(single_construct_net(name), masks)
+        if found == "exact":
+            row = (
+                "exact",
+                f"masked == pruned for {masks} random masks, params and MACs as predicted",
+            )
+        else:
+            row = ("refused", found.split(";")[0].replace("|", "\\|"))
+        lines.append(f"| {name} | {row[0]} | {row[1]} |")
+    return "\n".join(lines)

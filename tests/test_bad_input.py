@@ -41,9 +41,7 @@ def _checkpoints(tmp: Path) -> None:
     torch.save([1, 2, 3], tmp / "list.pt")
     x = torch.zeros(1, 1, 28, 28)
     gates = ChannelGates(model, x)
-    keep = connected_keep(
-        gates.split(torch.ones(gates.n_agents)), gates.groups, gates.channel_agents, model
-    )
+    keep = connected_keep(gates.split(torch.ones(gates.n_agents)), gates.groups, model)
     save_pruned(tmp / "pruned.pt", prune(model, keep, x), keep, (1, 28, 28), "lenet5", 10)
 
 

@@ -3,7 +3,7 @@ masks, params and MACs as predicted) or is refused by name, never an unnamed cra
 
 import pytest
 import torch
-from blocks import BLOCKS
+from blocks import BLOCKS, network
 
 from decore_env.channels.equivalence import assert_masked_equals_pruned, draw_mask, realistic_norms
 from decore_env.channels.gates import ChannelGates
@@ -85,3 +85,30 @@ def test_a_failure_inside_torch_pruning_is_refused_naming_the_group(monkeypatch)
     mask[0] = 0
     with pytest.raises(UnsupportedLayerError, match=r"pruning group '0' \(layers 0\) failed"):
         prune(model, gates.split(mask), x)
+
+
+def test_a_mask_that_empties_one_branch_of_a_shared_group_keeps_that_layers_strongest_channel():
+    """Branches concatenated, then added to other channels: one group, two layers writing
+    their own channels. Dropping every channel of one branch would leave a conv without
+    outputs; the pruned network keeps that layer's strongest channel and says so."""
+    from blocks import Branches, ConvUnit, Residual
+
+    from decore_env.channels.surgery import prune_to
+
+    block = torch.nn.Sequential(
+        Branches(ConvUnit(8, 4, 1), ConvUnit(8, 4, 1)), Residual(ConvUnit(8, 8, 3))
+    )
+    x = torch.randn(2, 3, 8, 8)
+    model = realistic_norms(network(block, 8, 8), x)
+    gates = ChannelGates(model, x)
+    shared = next(g for g in gates.groups if len(g.layer_agents) == 3)
+    left, right = shared.own_agents(0), shared.own_agents(1)
+    assert set(left).isdisjoint(right)
+    mask = torch.ones(gates.n_agents)
+    offset = sum(g.size for g in gates.groups[: gates.groups.index(shared)])
+    mask[[offset + a for a in right]] = 0
+    with pytest.warns(UserWarning, match=r"every output channel of layer '3\.0\.right\.0'"):
+        pruned, keep = prune_to(model, gates, mask, x)
+    assert int(keep[shared.name][right].sum()) == 1
+    assert pruned.get_submodule("3.0.right.0").out_channels == 1
+    assert pruned(x).shape == (2, 10)

@@ -198,9 +198,7 @@ def pruned_file(tmp_path):
     model = models.create("lenet5")
     x = torch.zeros(1, 1, 28, 28)
     gates = ChannelGates(model, x)
-    keep = connected_keep(
-        gates.split(torch.ones(gates.n_agents)), gates.groups, gates.channel_agents, model
-    )
+    keep = connected_keep(gates.split(torch.ones(gates.n_agents)), gates.groups, model)
     path = tmp_path / "pruned.pt"
     save_pruned(path, prune(model, keep, x), keep, (1, 28, 28), "lenet5", 10)
     return path, torch.load(path, weights_only=True)

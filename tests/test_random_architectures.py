@@ -4,32 +4,16 @@ a refused construct is refused naming that block and the construct. A blanket re
 unnamed crash or a wrong cut fails."""
 
 import pytest
-import torch
-from random_nets import REFUSED, SUPPORTED, random_net
-
-from decore_env.channels.equivalence import assert_masked_equals_pruned, draw_mask, realistic_norms
-from decore_env.channels.gates import ChannelGates
-from decore_env.channels.tracing import UnsupportedLayerError
+from random_nets import REFUSED, SUPPORTED, blocks_table, random_net, verify
 
 DEFAULT_SEEDS = range(20)
 SLOW_SEEDS = range(20, 320)
-MASKS_PER_NETWORK = 2
 REGRESSIONS: dict[int, str] = {}
 """Seeds that once failed, each with what went wrong; they run in the default test run."""
 
 
 def check(seed: int) -> None:
-    net = random_net(seed)
-    x = torch.randn(2, 3, net.side, net.side, generator=torch.Generator().manual_seed(seed))
-    if not net.expect_exact:
-        with pytest.raises(UnsupportedLayerError, match=net.refusal):
-            ChannelGates(net.model.eval(), x)
-        return
-    model = realistic_norms(net.model, x)
-    gates = ChannelGates(model, x)
-    for i in range(MASKS_PER_NETWORK):
-        mask = draw_mask(gates, seed * 100 + i, drop=0.5, narrow=i)
-        assert_masked_equals_pruned(model, gates, mask, x)
+    verify(random_net(seed))
 
 
 @pytest.mark.parametrize("seed", sorted({*DEFAULT_SEEDS, *REGRESSIONS}))
@@ -55,3 +39,15 @@ def test_the_generator_draws_every_construct_and_both_outcomes():
 def test_a_seed_is_one_network():
     first, again = random_net(7), random_net(7)
     assert str(first.model) == str(again.model) and first.refusal == again.refusal
+
+
+def test_the_readme_building_blocks_table_is_current():
+    """Each construct alone gets its expected outcome (verify raises otherwise), as the
+    README says."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start, end = "<!-- building-blocks:start -->\n", "\n<!-- building-blocks:end -->"
+    assert readme.split(start, 1)[1].split(end, 1)[0] == blocks_table(), (
+        "README's building-blocks table is stale: run python scripts/supported_models.py --blocks"
+    )

@@ -46,7 +46,7 @@ def _lenet_pruned(tmp_path: Path, name: str | None = "lenet5") -> tuple[torch.nn
     x = torch.zeros(1, 1, 28, 28)
     gates = ChannelGates(model, x)
     mask = torch.rand(gates.n_agents, generator=torch.Generator().manual_seed(1)) > 0.5
-    keep = connected_keep(gates.split(mask), gates.groups, gates.channel_agents, model)
+    keep = connected_keep(gates.split(mask), gates.groups, model)
     pruned = prune(model, keep, x).eval()
     path = tmp_path / "run" / "pruned.pt"
     save_pruned(path, pruned, keep, (1, 28, 28), name, 10)

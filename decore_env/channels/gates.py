@@ -109,7 +109,8 @@ class ChannelGates:
     def cost(self, mask: Tensor) -> tuple[Tensor, Tensor]:
         """(params, MACs) of the pruned networks the masks describe, each of shape (N,).
 
-        Exact (float64) for masks that keep at least one channel per group; a cheap formula
+        Exact (float64) for masks that keep at least one channel per group and per layer
+        (:func:`~decore_env.channels.surgery.connected_keep`); a cheap formula
         evaluated per step, not a FLOP counter run. MACs are conv + linear multiply-accumulates
         per image (FLOPs / 2).
         """

@@ -45,20 +45,19 @@ def _check_keep(keep: KeepMask, groups: list[Group]) -> None:
             raise ValueError(f"keep mask of group '{name}' has shape {shape}; expected ({size},)")
 
 
-def _strongest_agent(
-    group: Group, agents: Tensor, modules: Mapping[str, nn.Module], among: Sequence[int]
-) -> int:
+def _strongest_agent(group: Group, modules: Mapping[str, nn.Module], among: Sequence[int]) -> int:
     """The agent of ``among`` whose channels have the largest L1 weight norm over the group's
     producers."""
-    norms = sum(modules[n].weight.detach().abs().flatten(1).sum(1) for n in group.layers)
-    per_agent = torch.zeros(group.size).index_add_(0, agents, norms)
+    per_agent = torch.zeros(group.size + 1)  # the last entry collects channels outside
+    for layer, channel_agents in zip(group.layers, group.layer_agents, strict=True):
+        norms = modules[layer].weight.detach().abs().flatten(1).sum(1)
+        where = torch.tensor(channel_agents, dtype=torch.long) % (group.size + 1)
+        per_agent.index_add_(0, where, norms.float())
     candidates = torch.as_tensor(list(among), dtype=torch.long)
     return int(candidates[torch.argmax(per_agent[candidates])])
 
 
-def connected_keep(
-    keep: KeepMask, groups: list[Group], agents: list[Tensor], model: nn.Module
-) -> dict[str, Tensor]:
+def connected_keep(keep: KeepMask, groups: list[Group], model: nn.Module) -> dict[str, Tensor]:
     """``keep`` as CPU bool tensors, with no group and no layer emptied.
 
     A group whose every agent is dropped keeps its agent with the largest weight norm in
@@ -67,25 +66,24 @@ def connected_keep(
     channels) keeps its strongest agent, as no pruned layer can have zero outputs. A warning
     says so each time. This is the mask that :func:`prune` applies and :func:`save_pruned`
     records.
-
-    :param agents: per group, the agent of each channel (``ChannelGates.channel_agents``).
     """
     _check_keep(keep, groups)
     modules = dict(model.named_modules())
     out = {}
-    for group, channel_agents in zip(groups, agents, strict=True):
+    for group in groups:
         kept = torch.as_tensor(keep[group.name]).bool().cpu().clone()
         if not kept.any():
-            best = _strongest_agent(group, channel_agents, modules, range(group.size))
+            best = _strongest_agent(group, modules, range(group.size))
             warnings.warn(
                 f"every channel of group '{group.name}' was dropped; keeping agent "
                 f"{best} (largest weight norm) so the network stays connected",
                 stacklevel=3,
             )
             kept[best] = True
-        for layer, own in zip(group.layers, group.layer_agents, strict=False):
-            if own and not kept[list(own)].any():
-                best = _strongest_agent(group, channel_agents, modules, own)
+        for i, layer in enumerate(group.layers):
+            own = group.own_agents(i)
+            if own and not kept[own].any():
+                best = _strongest_agent(group, modules, own)
                 warnings.warn(
                     f"every output channel of layer '{layer}' (group '{group.name}') was "
                     f"dropped; keeping agent {best} (largest weight norm of its own) as no "
@@ -103,7 +101,7 @@ def prune_to(
     """The network ``mask`` (n_agents,) of ``gates`` describes, physically pruned from
     ``model``, and the keep mask per group it was pruned with (no group emptied:
     :func:`connected_keep`)."""
-    keep = connected_keep(gates.split(mask), gates.groups, gates.channel_agents, model)
+    keep = connected_keep(gates.split(mask), gates.groups, model)
     return prune(model, keep, example_input), keep
 
 
@@ -118,7 +116,7 @@ def prune(model: nn.Module, keep: KeepMask, example_input: Tensor) -> nn.Module:
     """
     pruned = copy.deepcopy(model)
     traced = trace_groups(pruned, example_input)
-    keep = connected_keep(keep, traced.groups, traced.agents, pruned)
+    keep = connected_keep(keep, traced.groups, pruned)
     with torch.no_grad():
         for group, tp_group, agents in zip(
             traced.groups, traced.tp_groups, traced.agents, strict=True

@@ -22,8 +22,10 @@ cross-stage-partial, Res2Net or mixed-kernel blocks) are refused with
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch_pruning as tp
@@ -51,16 +53,21 @@ class Group:
         across all conv groups) where a grouped conv or GroupNorm reads the group.
     :param layers: every conv/linear layer whose output channels belong to the group,
         in forward order.
-    :param layer_agents: per layer of ``layers``, the agents that decide its output
-        channels. Layers whose outputs are concatenated and then added to other channels
-        share one group but each writes its own channels: dropping all of one layer's agents
-        would leave a layer without outputs, which no pruned network can hold.
+    :param layer_agents: per layer of ``layers``, the agent of each of its output channels
+        (-1 for a channel outside the group). Layers whose outputs are concatenated and then
+        added to other channels share one group but each writes its own channels: dropping
+        all of one layer's agents would leave a layer without outputs, which no pruned
+        network can hold.
     """
 
     name: str
     size: int
     layers: tuple[str, ...]
     layer_agents: tuple[tuple[int, ...], ...] = ()
+
+    def own_agents(self, layer: int) -> list[int]:
+        """The agents that decide some output channel of ``layers[layer]``, in order."""
+        return sorted({a for a in self.layer_agents[layer] if a >= 0})
 
 
 @dataclass(frozen=True)
@@ -300,18 +307,18 @@ def trace_groups(model: nn.Module, example_input: Tensor) -> Traced:
             continue
         agents = _slot_agents(tp_group, graph, names)
         size = int(agents.max()) + 1
-        written: dict[nn.Module, set[int]] = {m: set() for m in producers}
+        written = {m: [-1] * _widths(m)[1] for m in producers}
         for item in tp_group.items:
             if item.dep.target.module in written and graph.is_out_channel_pruning_fn(
                 item.dep.handler
             ):
-                roots = torch.as_tensor(list(item.root_idxs), dtype=torch.long)
-                written[item.dep.target.module].update(agents[roots].tolist())
+                for idx, root in zip(item.idxs, item.root_idxs, strict=True):
+                    written[item.dep.target.module][int(idx)] = int(agents[root])
         group = Group(
             names[producers[0]],
             size,
             tuple(names[m] for m in producers),
-            tuple(tuple(sorted(written[m])) for m in producers),
+            tuple(tuple(written[m]) for m in producers),
         )
         found.append((rank.get(producers[0], len(rank)), group, tp_group, agents))
     found.sort(key=lambda t: t[0])
@@ -323,8 +330,11 @@ def trace_groups(model: nn.Module, example_input: Tensor) -> Traced:
 def _slot_agents(tp_group, graph: tp.DependencyGraph, names: Mapping) -> Tensor:
     """The agent of each channel of a group: channels that must go together share one.
 
-    A layer with ``g`` equal-width parts of ``a`` channels (grouped conv, GroupNorm) ties
-    channel ``c`` to channel ``c mod a``; joined over all such layers of the group.
+    Two group positions that reach the same channel of some layer are tied (a ghost module's
+    concatenation of a conv's output with a depthwise conv of it: positions ``j`` and ``w + j``
+    are both channel ``j`` of the conv). A layer with ``g`` equal-width parts of ``a``
+    channels (grouped conv, GroupNorm) ties channel ``c`` to channel ``c mod a``. Ties are
+    joined over all layers of the group.
     """
     size = len(tp_group.items[0].idxs)
     parent = list(range(size))
@@ -335,6 +345,18 @@ def _slot_agents(tp_group, graph: tp.DependencyGraph, names: Mapping) -> Tensor:
             i = parent[i]
         return i
 
+    if any(_joins_parts(item) for item in tp_group.items):
+        # Two parts of one concatenation in one group (a ghost module, or branches added to
+        # other channels): torch-pruning's group lists each layer once, reached by one path
+        # only; probing each position alone shows every channel it reaches.
+        root = tp_group.items[0].dep
+        first: dict[tuple[int, Any, int], int] = {}
+        for position in range(size):
+            probe = graph.get_pruning_group(root.target.module, root.handler, [position])
+            for item in probe.items:
+                for idx in item.idxs:
+                    key = (id(item.dep.target), item.dep.handler, int(idx))
+                    parent[find(position)] = find(first.setdefault(key, position))
     for item in tp_group.items:
         module = item.dep.target.module
         if not isinstance(module, nn.Module) or (parts := _equal_width_parts(module)) == 1:
@@ -352,6 +374,15 @@ def _slot_agents(tp_group, graph: tp.DependencyGraph, names: Mapping) -> Tensor:
             parent[find(root)] = find(root_of[channel % step])
     labels: dict[int, int] = {}
     return torch.tensor([labels.setdefault(find(i), len(labels)) for i in range(size)])
+
+
+def _joins_parts(item) -> bool:
+    """Whether a group item is a concatenation whose channels in the group come from more
+    than one of its inputs."""
+    op = item.dep.target.module
+    if not isinstance(op, tp.ops._ConcatOp) or not op.offsets:
+        return False
+    return len({bisect.bisect_right(op.offsets, int(i)) for i in item.idxs}) > 1
 
 
 def channel_groups(model: nn.Module, example_input: Tensor) -> list[Group]:
