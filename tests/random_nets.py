@@ -138,11 +138,13 @@ SUPPORTED: dict[str, Callable[[random.Random, int, int], Block]] = {
 class Refused:
     """A construct the grouping refuses: its factory (rng, channels) -> (block, channels
     out), the refused module's path inside the block ("" for the block itself) and what the
-    refusal must say about the construct."""
+    refusal must say about the construct. A construct ``flattened`` is refused at the head's
+    first linear layer, which reads it flattened with its positions."""
 
     build: Callable[[random.Random, int], tuple[nn.Module, int]]
     says: str
     inner: str = ""
+    flattened: bool = False
 
 
 def _concat_then_grouped(rng: random.Random, c: int) -> tuple[nn.Module, int]:
@@ -150,6 +152,7 @@ def _concat_then_grouped(rng: random.Random, c: int) -> tuple[nn.Module, int]:
     return nn.Sequential(block, _unit(rng, mixed, 8, 3, groups=2)), 8
 
 
+FLATTENED = "concatenation flattened into a linear layer"
 REFUSED: dict[str, Refused] = {
     "channel split (chunk, cross-stage-partial)": Refused(lambda rng, c: (CSP(c), c), "splits the"),
     "channel split (torch.split, mixed kernels)": Refused(
@@ -166,6 +169,9 @@ REFUSED: dict[str, Refused] = {
     "grouped conv reading a concatenation": Refused(
         _concat_then_grouped, "has 2 groups whose channels come from several", inner="1.0"
     ),
+    FLATTENED: Refused(
+        lambda rng, c: _concat(rng, c, 0)[:2], "reads a concatenation", flattened=True
+    ),
 }
 """Constructs that must be refused by name."""
 MIXING = frozenset({"concatenation of branches", "ghost module"})
@@ -175,10 +181,13 @@ KEEPING |= {"inverted residual with squeeze-excitation"}
 """Blocks whose output channels are their input's (same groups, same mix)."""
 
 
-def _head(rng: random.Random, c: int, side: int) -> list[nn.Module]:
-    if side <= 4 and rng.random() < 0.5:  # flatten the map, as LeNet does
-        hidden = rng.choice(WIDTHS)
-        return [nn.Flatten(), nn.Linear(c * side * side, hidden), nn.ReLU(), nn.Linear(hidden, 10)]
+def _flatten_head(rng: random.Random, c: int, side: int) -> list[nn.Module]:
+    """Flatten the map, as LeNet does, then two linear layers."""
+    hidden = rng.choice(WIDTHS)
+    return [nn.Flatten(), nn.Linear(c * side * side, hidden), nn.ReLU(), nn.Linear(hidden, 10)]
+
+
+def _pooled_head(c: int) -> list[nn.Module]:
     return [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 10)]
 
 
@@ -190,13 +199,19 @@ def _network(rng: random.Random, seed: int, names: list[str | None]) -> RandomNe
     layers: list[nn.Module] = [_unit(rng, 3, c, 3)]
     constructs: list[str] = []
     refused_layer = refusal = None
+    flatten = False  # the head flattens the map: a refused construct asks for it
     mixed = False  # whether the channels reaching the next block come from a concatenation
+    raw = False  # whether they come from a concatenation through nothing but pooling
     for name in names:
         if name in REFUSED:
             refused = REFUSED[name]
             block, c = refused.build(rng, c)
+            flatten = refused.flattened
             refused_layer = ".".join(filter(None, (str(len(layers)), refused.inner)))
-            kind = type(block.get_submodule(refused.inner)).__name__
+            if flatten:  # the head's first linear layer, after the flatten
+                refused_layer, kind = str(len(layers) + 2), "Linear"
+            else:
+                kind = type(block.get_submodule(refused.inner)).__name__
             refusal = rf"layer '{re.escape(refused_layer)}' \({kind}\) {refused.says}"
         else:
             if name is None:
@@ -208,9 +223,17 @@ def _network(rng: random.Random, seed: int, names: list[str | None]) -> RandomNe
                 name = rng.choice(fits)
             block, c, side = SUPPORTED[name](rng, c, side)
         mixed = name in MIXING or (mixed and name in KEEPING)
+        raw = name in MIXING or (raw and name == "pooling")
         layers.append(block)
         constructs.append(name)
-    model = nn.Sequential(*layers, *_head(rng, c, side))
+    if not flatten and side <= 4 and refused_layer is None and (raw or not mixed):
+        flatten = rng.random() < 0.5
+        if flatten and raw and side > 1:  # a concatenation flattened: refused (see above)
+            refused_layer = str(len(layers) + 1)
+            refusal = rf"layer '{refused_layer}' \(Linear\) {REFUSED[FLATTENED].says}"
+            constructs.append(FLATTENED)
+    head = _flatten_head(rng, c, side) if flatten else _pooled_head(c)
+    model = nn.Sequential(*layers, *head)
     return RandomNet(seed, model, input_side, tuple(constructs), refused_layer, refusal)
 
 
@@ -220,7 +243,8 @@ def random_net(seed: int) -> RandomNet:
     n_blocks = rng.randint(2, 5)
     names: list[str | None] = [None] * n_blocks
     if rng.random() < REFUSED_SHARE:
-        names[rng.randrange(n_blocks)] = rng.choice(list(REFUSED))
+        refused = rng.choice(list(REFUSED))
+        names[n_blocks - 1 if refused == FLATTENED else rng.randrange(n_blocks)] = refused
     return _network(rng, seed, names)
 
 

@@ -8,7 +8,10 @@ from random_nets import REFUSED, SUPPORTED, blocks_table, random_net, verify
 
 DEFAULT_SEEDS = range(20)
 SLOW_SEEDS = range(20, 320)
-REGRESSIONS: dict[int, str] = {}
+REGRESSIONS: dict[int, str] = {
+    171: "a ghost module flattened into a linear layer: torch-pruning left the concatenation "
+    "unmapped and cut the wrong features (now refused by name)",
+}
 """Seeds that once failed, each with what went wrong; they run in the default test run."""
 
 

@@ -44,6 +44,27 @@ def test_an_architecture_off_target_keeps_the_highest_scores_that_meet_it(gates)
     assert below <= len(gates.groups) + 2
 
 
+def test_when_every_single_drop_overshoots_the_window_a_trade_lands_in_it(monkeypatch):
+    """A small network near a low target: dropping channels in order stalls above the window
+    (each drop left falls below it); one more drop and the best-ranked channels back land."""
+    from torch import nn
+
+    from agents.references import targets
+    from decore_env.channels.gates import ChannelGates
+
+    torch.manual_seed(0)
+    layers = [nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 6, 3), nn.ReLU(), nn.Flatten()]
+    model = nn.Sequential(*layers, nn.Linear(96, 5), nn.ReLU(), nn.Linear(5, 3))
+    small = ChannelGates(model, torch.randn(1, 1, 8, 8))
+    order = torch.randperm(small.n_agents, generator=torch.Generator().manual_seed(0))
+    landed = drop_until(small, order, 0.16, "params")
+    assert 0.16 * (1 - TOLERANCE) <= kept_fraction(small, landed, "params") <= 0.16
+    assert small.kept_per_group(landed)[0].min() >= 1
+    monkeypatch.setattr(targets, "_land_from_above", lambda gates, mask, *rest: mask)
+    stalled = drop_until(small, order, 0.16, "params")
+    assert kept_fraction(small, stalled, "params") > 0.16  # the plain order cannot
+
+
 def test_ties_are_broken_by_the_seed(gates):
     flat = torch.full((gates.n_agents,), 0.5)
     everything = torch.ones(gates.n_agents, dtype=torch.bool)

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from agents.bench.cells import CELL_KEY, Cell, with_cell
 from agents.bench.results import ResultsCSV
-from agents.bench.sweep import CONTESTANTS, SweepError, grid
+from agents.bench.sweep import CONTESTANTS, MEAN_REWARD, SweepError, grid
 from agents.bench.tuning import tuned
 from agents.names import LAYERWISE_AGENTS, REFERENCES
 from agents.references.targets import TOLERANCE, Projected, kept_fraction, project
@@ -63,9 +63,9 @@ SEARCH_CURVE_COLUMNS = (*CELL_KEY, "pairs", "val_acc", "kept")
 
 def search_config(task: CompressConfig, cell: Cell, checkpoint: str | Path) -> CompressConfig:
     """The settings of ``cell`` in the search track: the contestant's on the task's, on the
-    frozen ``checkpoint``, with its frozen tuning choice; refused for a contestant that needs
-    joint training."""
-    settings = dict(CONTESTANTS[cell.agent]) | tuned(cell.agent)
+    frozen ``checkpoint``, with its frozen tuning choice (a mean-reward variant takes its
+    contestant's); refused for a contestant that needs joint training."""
+    settings = dict(CONTESTANTS[cell.agent]) | tuned(cell.agent.removesuffix(MEAN_REWARD))
     if settings.get("train_network") or settings.get("search_share", 1.0) < 1:
         raise SweepError(
             f"{cell.agent} trains the network during its search; the search track is frozen: "

@@ -32,9 +32,11 @@ def drop_until(
     """``mask`` (default: all kept) with agents of ``order`` dropped, first to last, until the
     kept fraction is <= ``target``.
 
-    A drop that would empty a group or leave less than ``target * (1 - TOLERANCE)`` is skipped,
-    so the result lands in [target (1 - TOLERANCE), target] whenever some order of single drops
-    can; otherwise it keeps more (callers check with :func:`check_met`).
+    A drop that would empty a group or leave less than ``target * (1 - TOLERANCE)`` is skipped.
+    When every remaining drop is too big for the window (on a small network near a low
+    target), :func:`_land_from_above` trades: one more drop, then the best-ranked dropped agents
+    back. The result lands in [target (1 - TOLERANCE), target] whenever either way finds it;
+    otherwise it keeps more (callers check with :func:`check_met`).
     """
     mask = torch.ones(gates.n_agents, dtype=torch.bool) if mask is None else mask.clone()
     floor = target * (1 - TOLERANCE)
@@ -52,6 +54,40 @@ def drop_until(
             mask[agent] = True
             continue
         kept, left[group] = after, left[group] - 1
+    if kept > target:
+        return _land_from_above(gates, mask, order, target, resource)
+    return mask
+
+
+def _land_from_above(
+    gates: ChannelGates, mask: Tensor, order: Tensor, target: float, resource: str
+) -> Tensor:
+    """``mask`` (above ``target``, every single drop falling below the window) put in the
+    window: for each droppable agent, lowest rank first, drop it and add back dropped agents,
+    best rank first, as long as the kept fraction stays <= ``target``; the first trial that
+    ends in the window wins. ``mask`` unchanged if none does."""
+    floor = target * (1 - TOLERANCE)
+    left = gates.kept_per_group(mask)[0].long()
+    ranked = order.tolist()
+    for agent in ranked:
+        if not mask[agent] or left[int(gates.group_of_agent[agent])] <= 1:
+            continue
+        trial = mask.clone()
+        trial[agent] = False
+        kept = kept_fraction(gates, trial, resource)
+        for back in reversed(ranked):
+            if kept >= floor:
+                break
+            if trial[back] or back == agent:
+                continue
+            trial[back] = True
+            after = kept_fraction(gates, trial, resource)
+            if after > target:
+                trial[back] = False
+            else:
+                kept = after
+        if floor <= kept <= target:
+            return trial
     return mask
 
 

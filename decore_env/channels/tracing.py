@@ -292,6 +292,7 @@ def trace_groups(model: nn.Module, example_input: Tensor) -> Traced:
     graph = build_dependency_graph(model, example_input)
     rank = {m: i for i, m in enumerate(forward.order)}
     names = {m: n for n, m in model.named_modules()}
+    _check_concats(graph, names)
     found = []
     for tp_group in graph.get_all_groups(ignored_layers=[classifier]):
         producers = sorted(
@@ -374,6 +375,38 @@ def _slot_agents(tp_group, graph: tp.DependencyGraph, names: Mapping) -> Tensor:
             parent[find(root)] = find(root_of[channel % step])
     labels: dict[int, int] = {}
     return torch.tensor([labels.setdefault(find(i), len(labels)) for i in range(size)])
+
+
+def _check_concats(graph: tp.DependencyGraph, names: Mapping) -> None:
+    """Refuse a channel concatenation whose channels torch-pruning did not map.
+
+    torch-pruning 1.6.1 maps a concatenation's channels by the width its consumer reads; a
+    concatenated map flattened into a linear layer reads ``C x H x W`` features, so the
+    concatenation gets no mapping and pruning would cut the wrong channels (found by the
+    random-architecture tests). Pooling to 1 x 1 first keeps ``C`` and is fine.
+    """
+    for node in graph.module2node.values():
+        if node.type != tp.ops.OPTYPE.CONCAT or node.module.offsets is not None:
+            continue
+        if getattr(node.grad_fn, "_saved_dim", None) != 1:
+            continue  # a concatenation along another dim prunes no channel
+        stack, seen = [(n, False) for n in node.outputs], set()
+        while stack:
+            after, reshaped = stack.pop()
+            if after in seen:
+                continue
+            seen.add(after)
+            if isinstance(after.module, _CONV_LINEAR):
+                if reshaped:
+                    layer = after.module
+                    raise UnsupportedLayerError(
+                        f"layer '{names[layer]}' ({type(layer).__name__}) reads a "
+                        "concatenation of channels flattened with its positions, which "
+                        "torch-pruning cannot map; pool the map to 1 x 1 before the flatten"
+                    )
+                continue
+            flat = reshaped or after.type == tp.ops.OPTYPE.RESHAPE
+            stack.extend((n, flat) for n in after.outputs)
 
 
 def _joins_parts(item) -> bool:
