@@ -39,3 +39,30 @@ def test_holm_steps_down_and_keeps_the_order():
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
     assert holm([0.001]) == pytest.approx([0.001])
+
+
+@pytest.mark.parametrize(("runs", "tasks"), [(10, 1), (10, 3), (5, 4)])
+def test_iqm_interval_and_improvement_agree_with_rliable(runs, tasks):
+    """The reference implementation (rliable, with arch's stratified bootstrap): the IQM and
+    P(improvement) to rounding, the bootstrap interval to 4% of its width (different
+    resampling streams)."""
+    from rliable import library, metrics
+
+    from agents.bench.stats import bootstrap_ci, iqm, probability_of_improvement
+
+    rng = np.random.default_rng(runs * 10 + tasks)
+    scores = rng.normal(0.6, 0.1, size=(runs, tasks))
+    assert iqm(scores.ravel()) == pytest.approx(metrics.aggregate_iqm(scores), abs=1e-12)
+    _, intervals = library.get_interval_estimates(
+        {"x": scores},
+        lambda s: np.array([metrics.aggregate_iqm(s)]),
+        reps=10_000,
+        random_state=np.random.RandomState(0),
+    )
+    theirs = intervals["x"].ravel()
+    ours = bootstrap_ci([scores[:, t] for t in range(tasks)], samples=10_000)
+    width = theirs[1] - theirs[0]
+    assert abs(ours[0] - theirs[0]) <= 0.04 * width and abs(ours[1] - theirs[1]) <= 0.04 * width
+    other = rng.normal(0.55, 0.1, size=(runs, 1))
+    expected = metrics.probability_of_improvement(scores[:, :1], other)
+    assert probability_of_improvement(scores[:, 0], other[:, 0]) == pytest.approx(expected)
