@@ -17,8 +17,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
 from agents.bench.cells import CELL_KEY
 from agents.bench.finetune import (
     FINETUNE_COLUMNS,
@@ -26,12 +24,11 @@ from agents.bench.finetune import (
     run_finetune_grid,
     run_joint_rows,
 )
-from agents.bench.results import ResultsCSV, SchemaError
-from agents.bench.scripts import add_run_options
+from agents.bench.results import ResultsCSV
+from agents.bench.scripts import add_run_options, run_then_render
 from agents.bench.search import SEARCH_TASK, open_search_tables
 from agents.run.config import demo_config
 from agents.run.summary import command_line
-from decore_env.common.disk import DiskFullError
 from decore_env.task.weights import default_weights
 
 HERE = Path(__file__).resolve().parent
@@ -50,30 +47,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-joint", dest="joint", action="store_false", help="skip those rows")
     args = parser.parse_args(argv)
-    try:
+    command = command_line(sys.argv if argv is None else [__file__, *argv])
+
+    def run() -> int:
         search_rows = open_search_tables(args.search_csv)[0].rows()
         if not search_rows:
             raise ValueError(f"{args.search_csv} holds no search-track rows: run it first")
-        if not args.render:
-            torch.set_num_threads(args.threads)
-            command = command_line(sys.argv if argv is None else [__file__, *argv])
-            task = demo_config(device="cpu")
-            ran = run_finetune_grid(
-                search_rows, args.seeds, task, default_weights(), args.csv, command, args.progress
-            )
-            if args.joint:
-                ran += run_joint_rows(
-                    SEARCH_TASK, args.seeds, task, default_weights(), args.csv, args.work_dir,
-                    command, args.progress,
-                )  # fmt: skip
-            print(f"{ran} cells run; rows in {args.csv}")
+        task = demo_config(device="cpu")
+        ran = run_finetune_grid(
+            search_rows, args.seeds, task, default_weights(), args.csv, command, args.progress
+        )
+        if args.joint:
+            ran += run_joint_rows(
+                SEARCH_TASK, args.seeds, task, default_weights(), args.csv, args.work_dir,
+                command, args.progress,
+            )  # fmt: skip
+        return ran
+
+    def render() -> list[Path]:
         rows = ResultsCSV(args.csv, FINETUNE_COLUMNS, (*CELL_KEY, "epochs")).rows()
-        if rows:
-            print(f"rendered {render_finetune_track(rows, args.csv.with_suffix('.md'))}")
-    except (SchemaError, ValueError, DiskFullError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        return [render_finetune_track(rows, args.csv.with_suffix(".md"))] if rows else []
+
+    return run_then_render(args, run, render)
 
 
 if __name__ == "__main__":

@@ -17,14 +17,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
-from agents.bench.results import SchemaError, check_table_path
-from agents.bench.scripts import add_run_options
+from agents.bench.results import check_table_path
+from agents.bench.scripts import add_run_options, run_then_render
 from agents.bench.search import open_search_tables, run_track_cells
 from agents.bench.search_report import render_search_track
-from agents.bench.sweep import CONTESTANTS, SweepError
-from decore_env.common.disk import DiskFullError
+from agents.bench.sweep import CONTESTANTS
 
 HERE = Path(__file__).resolve().parent
 AGENTS = (
@@ -66,22 +63,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        if not args.render:
-            torch.set_num_threads(args.threads)
-            line = sys.argv if argv is None else [__file__, *argv]
-            ran = run_track_cells(
-                args.agents, args.seeds, args.targets, args.csv, line, args.progress
-            )
-            print(f"{ran} cells run; rows in {args.csv}")
+    line = sys.argv if argv is None else [__file__, *argv]
+
+    def run() -> int:
+        return run_track_cells(args.agents, args.seeds, args.targets, args.csv, line, args.progress)
+
+    def render() -> list[Path]:
         table, curves = open_search_tables(args.csv)
-        if table.rows():
-            out = render_search_track(table.rows(), curves.rows(), args.csv.parent, args.csv.stem)
-            print(f"rendered {', '.join(str(p) for p in out)}")
-    except (SchemaError, SweepError, ValueError, DiskFullError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        if not table.rows():
+            return []
+        return render_search_track(table.rows(), curves.rows(), args.csv.parent, args.csv.stem)
+
+    return run_then_render(args, run, render)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,25 @@ def add_run_options(parser: argparse.ArgumentParser, csv: Path) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_false")
 
 
+def run_then_render(
+    args: argparse.Namespace, run: Callable[[], int], render: Callable[[], Sequence[Path]]
+) -> int:
+    """``run()`` the cells that have no row yet (skipped with ``--render``; it returns how
+    many ran), then ``render()`` the tables; returns the exit status: 2 with one line for a
+    user error or a full disk."""
+    try:
+        if not args.render:
+            torch.set_num_threads(args.threads)
+            print(f"{run()} cells run; rows in {args.csv}")
+        written = render()
+        if written:
+            print(f"rendered {', '.join(str(p) for p in written)}")
+    except (ValueError, DiskFullError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def run_and_render(
     args: argparse.Namespace,
     names: Sequence[str],
@@ -28,19 +47,17 @@ def run_and_render(
     argv: list[str],
     render: Callable[[list[dict[str, str]], Path], Path],
 ) -> int:
-    """Run ``names`` x ``args.seeds`` x ``targets`` on the tracks' task (skipped with
-    ``--render``), then ``render`` the CSV's rows into the markdown beside it; returns the
-    exit status: 2 with one line for a user error or a full disk."""
-    try:
-        if not args.render:
-            torch.set_num_threads(args.threads)
-            ran = run_track_cells(names, args.seeds, targets, args.csv, argv, args.progress)
-            print(f"{ran} cells run; rows in {args.csv}")
+    """:func:`run_then_render` for a grid of search-track cells: ``names`` x ``args.seeds`` x
+    ``targets`` on the tracks' task, then ``render`` of the CSV's rows into the markdown
+    beside it."""
+
+    def render_rows() -> list[Path]:
         rows = open_search_tables(args.csv)[0].rows()
         if not rows:
             raise ValueError(f"{args.csv} holds no rows: run without --render first")
-        print(f"rendered {render(rows, args.csv.with_suffix('.md'))}")
-    except (ValueError, DiskFullError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        return [render(rows, args.csv.with_suffix(".md"))]
+
+    def run() -> int:
+        return run_track_cells(names, args.seeds, targets, args.csv, argv, args.progress)
+
+    return run_then_render(args, run, render_rows)
