@@ -22,8 +22,7 @@ cross-stage-partial, Res2Net or mixed-kernel blocks) are refused with
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,16 +30,18 @@ import torch
 import torch_pruning as tp
 from torch import Tensor, nn
 
+from decore_env.channels.dependency import (
+    CONV_LINEAR,
+    UnsupportedLayerError,
+    check_concats,
+    joins_parts,
+    traced_graph,
+)
 from decore_env.channels.moves import ChannelMoves
 from decore_env.channels.norms import MIXING_NORMS, channel_dim
 from decore_env.common.modes import eval_mode
 
-_CONV_LINEAR = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-
-
-class UnsupportedLayerError(ValueError):
-    """A layer whose channels the grouping cannot map; the message names the layer."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def _trace_forward(model: nn.Module, example_input: Tensor) -> _Forward:
         where.pop()
         if isinstance(module, MIXING_NORMS):
             norm_calls.append((module, inputs[0], output))
-        if not isinstance(module, _CONV_LINEAR):
+        if not isinstance(module, CONV_LINEAR):
             return
         if module in traced.spatial:
             raise UnsupportedLayerError(
@@ -150,7 +151,7 @@ def _widths(module: nn.Module) -> tuple[int, int]:
 
 def _channels(target: nn.Module | nn.Parameter, output_side: bool = True) -> int:
     """Channel count of a torch-pruning target on the pruned side."""
-    if isinstance(target, _CONV_LINEAR):
+    if isinstance(target, CONV_LINEAR):
         return _widths(target)[1 if output_side else 0]
     if isinstance(target, nn.LayerNorm):
         return target.normalized_shape[0]
@@ -187,7 +188,7 @@ def _vector_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
 def _check_supported(model: nn.Module) -> None:
     for name, module in model.named_modules():
         kind = type(module).__name__
-        if isinstance(module, _CONV_LINEAR):
+        if isinstance(module, CONV_LINEAR):
             groups = getattr(module, "groups", 1)
             if 1 < groups == _widths(module)[1] and not is_depthwise(module):
                 raise UnsupportedLayerError(
@@ -217,56 +218,11 @@ def _check_supported(model: nn.Module) -> None:
             )
 
 
-class _LayerNormPruner(tp.pruner.function.LayernormPruner):
-    """torch-pruning's LayerNorm pruner with the kept channels in order.
-
-    torch-pruning 1.6.1 takes the kept indices from a set and sorts them with a tensor's
-    ``sort()``, which is not in place: for some index sets the kept affine terms come out
-    permuted (found by the random-architecture tests). Only LayerNorms over one dim reach
-    here (:func:`_check_supported`).
-    """
-
-    def prune_out_channels(self, layer: nn.Module, idxs: Sequence[int]) -> nn.Module:
-        width = layer.normalized_shape[-1]
-        keep = torch.tensor(sorted(set(range(width)) - set(idxs)), dtype=torch.long)
-        if layer.elementwise_affine:
-            layer.weight = self._prune_parameter_and_grad(layer.weight, keep, -1)
-            if layer.bias is not None:
-                layer.bias = self._prune_parameter_and_grad(layer.bias, keep, -1)
-        layer.normalized_shape = (len(keep),)
-        return layer
-
-    prune_in_channels = prune_out_channels
-
-
-class _DependencyGraph(tp.DependencyGraph):
-    """torch-pruning's graph with :class:`_LayerNormPruner` for LayerNorms."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.REGISTERED_PRUNERS[tp.ops.OPTYPE.LN] = _LayerNormPruner()
-        pruners = [p for p in self.REGISTERED_PRUNERS.values() if p is not None]
-        self._in_channel_pruning_fn = {p.prune_in_channels for p in pruners}
-        self._out_channel_pruning_fn = {p.prune_out_channels for p in pruners}
-
-
 def build_dependency_graph(model: nn.Module, example_input: Tensor) -> tp.DependencyGraph:
-    """torch-pruning's dependency graph, traced in eval mode with autograd on.
-
-    Per-channel vector parameters are pruned along their one long dim (said here so
-    torch-pruning need not guess and warn).
-    """
+    """torch-pruning's dependency graph of ``model``; per-channel vector parameters are
+    pruned along their one long dim (said here so torch-pruning need not guess and warn)."""
     vectors = [(p, int(torch.tensor(p.shape).argmax())) for _, p in _vector_parameters(model)]
-    with eval_mode(model), torch.enable_grad():
-        try:
-            return _DependencyGraph().build_dependency(
-                model, example_inputs=example_input, unwrapped_parameters=vectors
-            )
-        except Exception as error:  # torch-pruning's own failures name no layer
-            raise UnsupportedLayerError(
-                f"torch-pruning cannot trace the model ({type(error).__name__}: {error}); "
-                "some layer moves channels in a way the grouping cannot follow"
-            ) from error
+    return traced_graph(model, example_input, vectors)
 
 
 @dataclass
@@ -292,14 +248,14 @@ def trace_groups(model: nn.Module, example_input: Tensor) -> Traced:
     graph = build_dependency_graph(model, example_input)
     rank = {m: i for i, m in enumerate(forward.order)}
     names = {m: n for n, m in model.named_modules()}
-    _check_concats(graph, names)
+    check_concats(graph, names)
     found = []
     for tp_group in graph.get_all_groups(ignored_layers=[classifier]):
         producers = sorted(
             {
                 item.dep.target.module
                 for item in tp_group.items
-                if isinstance(item.dep.target.module, _CONV_LINEAR)
+                if isinstance(item.dep.target.module, CONV_LINEAR)
                 and graph.is_out_channel_pruning_fn(item.dep.handler)
             },
             key=lambda m: rank.get(m, len(rank)),
@@ -346,7 +302,7 @@ def _slot_agents(tp_group, graph: tp.DependencyGraph, names: Mapping) -> Tensor:
             i = parent[i]
         return i
 
-    if any(_joins_parts(item) for item in tp_group.items):
+    if any(joins_parts(item) for item in tp_group.items):
         # Two parts of one concatenation in one group (a ghost module, or branches added to
         # other channels): torch-pruning's group lists each layer once, reached by one path
         # only; probing each position alone shows every channel it reaches.
@@ -377,47 +333,6 @@ def _slot_agents(tp_group, graph: tp.DependencyGraph, names: Mapping) -> Tensor:
     return torch.tensor([labels.setdefault(find(i), len(labels)) for i in range(size)])
 
 
-def _check_concats(graph: tp.DependencyGraph, names: Mapping) -> None:
-    """Refuse a channel concatenation whose channels torch-pruning did not map.
-
-    torch-pruning 1.6.1 maps a concatenation's channels by the width its consumer reads; a
-    concatenated map flattened into a linear layer reads ``C x H x W`` features, so the
-    concatenation gets no mapping and pruning would cut the wrong channels (found by the
-    random-architecture tests). Pooling to 1 x 1 first keeps ``C`` and is fine.
-    """
-    for node in graph.module2node.values():
-        if node.type != tp.ops.OPTYPE.CONCAT or node.module.offsets is not None:
-            continue
-        if getattr(node.grad_fn, "_saved_dim", None) != 1:
-            continue  # a concatenation along another dim prunes no channel
-        stack, seen = [(n, False) for n in node.outputs], set()
-        while stack:
-            after, reshaped = stack.pop()
-            if after in seen:
-                continue
-            seen.add(after)
-            if isinstance(after.module, _CONV_LINEAR):
-                if reshaped:
-                    layer = after.module
-                    raise UnsupportedLayerError(
-                        f"layer '{names[layer]}' ({type(layer).__name__}) reads a "
-                        "concatenation of channels flattened with its positions, which "
-                        "torch-pruning cannot map; pool the map to 1 x 1 before the flatten"
-                    )
-                continue
-            flat = reshaped or after.type == tp.ops.OPTYPE.RESHAPE
-            stack.extend((n, flat) for n in after.outputs)
-
-
-def _joins_parts(item) -> bool:
-    """Whether a group item is a concatenation whose channels in the group come from more
-    than one of its inputs."""
-    op = item.dep.target.module
-    if not isinstance(op, tp.ops._ConcatOp) or not op.offsets:
-        return False
-    return len({bisect.bisect_right(op.offsets, int(i)) for i in item.idxs}) > 1
-
-
 def channel_groups(model: nn.Module, example_input: Tensor) -> list[Group]:
     """The groups of coupled output channels of ``model``, in forward order.
 
@@ -437,9 +352,9 @@ def layer_maps(model: nn.Module, traced: Traced) -> list[LayerMap]:
         for item in tp_group.items:
             target, handler = item.dep.target.module, item.dep.handler
             output_side = traced.graph.is_out_channel_pruning_fn(handler)
-            if not isinstance(target, _CONV_LINEAR + _NORMS + MIXING_NORMS + (nn.Parameter,)):
+            if not isinstance(target, CONV_LINEAR + _NORMS + MIXING_NORMS + (nn.Parameter,)):
                 continue  # torch-pruning's bookkeeping nodes (adds, concats, reshapes)
-            table = out_map if output_side or not isinstance(target, _CONV_LINEAR) else in_map
+            table = out_map if output_side or not isinstance(target, CONV_LINEAR) else in_map
             if target not in table:
                 table[target] = torch.full((_channels(target, output_side),), n_agents)
             idxs = torch.as_tensor(list(item.idxs), dtype=torch.long)
@@ -458,7 +373,7 @@ def layer_maps(model: nn.Module, traced: Traced) -> list[LayerMap]:
 
     maps = []
     for name, module in model.named_modules():
-        if isinstance(module, _CONV_LINEAR):
+        if isinstance(module, CONV_LINEAR):
             n_in, n_out = _widths(module)
             ins, outs = agents_of(in_map, module, n_in), agents_of(out_map, module, n_out)
             maps.append(LayerMap(name, module, ins, outs))
