@@ -1,5 +1,9 @@
-"""Reward scale: SB3's A2C and PPO with their defaults on the search track's task and budget,
-with the paper's summed reward and with ``reward_reduction="mean"`` (divided by the agents).
+"""Reward scale: SB3's A2C and PPO on the search track's task and budget, with the paper's
+summed reward and with ``reward_reduction="mean"`` (divided by the agents).
+
+Each runs with the settings the search track gives it: SB3's defaults for the committed rows
+(commit bc5395c, before the tuning); a rerun now gets the frozen tuning choices
+(``agents.bench.tuning.CHOSEN``), for both reward scales alike.
 
 A tuning decision, so it reads the val split and the tuning seeds only: per algorithm and
 seed, the val one-shot top-1 of the projected architecture, its own kept fraction and the

@@ -194,6 +194,7 @@ def _pooled_head(c: int) -> list[nn.Module]:
 def _network(rng: random.Random, seed: int, names: list[str | None]) -> RandomNet:
     """Stem, one body block per entry of ``names`` (None: a random supported one that fits),
     head; labelled with the refusal of the (single) refused construct among them."""
+    torch.manual_seed(seed)  # the layers' initial weights: a seed is one network, weights too
     side = input_side = rng.choice(SIDES)
     c = rng.choice(WIDTHS)
     layers: list[nn.Module] = [_unit(rng, 3, c, 3)]

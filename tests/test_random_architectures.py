@@ -4,6 +4,7 @@ a refused construct is refused naming that block and the construct. A blanket re
 unnamed crash or a wrong cut fails."""
 
 import pytest
+import torch
 from random_nets import REFUSED, SUPPORTED, blocks_table, random_net, verify
 
 DEFAULT_SEEDS = range(20)
@@ -42,6 +43,8 @@ def test_the_generator_draws_every_construct_and_both_outcomes():
 def test_a_seed_is_one_network():
     first, again = random_net(7), random_net(7)
     assert str(first.model) == str(again.model) and first.refusal == again.refusal
+    weights, again_weights = first.model.state_dict(), again.model.state_dict()
+    assert all(torch.equal(weights[k], again_weights[k]) for k in weights)
 
 
 def test_the_readme_building_blocks_table_is_current():

@@ -81,5 +81,7 @@ def test_the_frozen_choices_are_the_committed_tuning_rows_choice():
 def test_reported_runs_use_the_frozen_choice_and_tuning_runs_their_own():
     reported = search_config(TINY, Cell("embedded", "ppo", 0, 0.1), default_weights())
     assert (reported.sb3_learning_rate, reported.sb3_ent_coef) == (1e-3, 0.01)
+    mean = search_config(TINY, Cell("embedded", "a2c-mean-reward", 0, 0.1), default_weights())
+    assert mean.sb3_ent_coef == 0.01  # a mean-reward variant takes its contestant's choice
     own = search_config(TINY, Cell("embedded", variant("ppo", 0), 100, 0.1), default_weights())
     assert own.sb3_learning_rate is None or own.sb3_learning_rate != 1e-3

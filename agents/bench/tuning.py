@@ -55,9 +55,9 @@ CHOSEN: dict[str, int] = {
     "td3_layerwise": 0,
 }
 """The frozen choice of each tunable contestant: the index of its configuration that every
-reported run uses, as :func:`choose` picks it from ``benchmarks/results/tuning.csv`` (all
-configurations x both tuning seeds: 43 rows at commit eb267e6, 19 at 417b76e; a test keeps
-the two in step)."""
+reported search-track run (and so the fine-tune track) uses, as :func:`choose` picks it
+from ``benchmarks/results/tuning.csv`` (all configurations x both tuning seeds: 43 rows at
+commit eb267e6, 19 at 417b76e; a test keeps the two in step)."""
 SEPARATOR = "#"
 """Between a contestant and its configuration's index in a tuning run's name."""
 

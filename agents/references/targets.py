@@ -33,10 +33,11 @@ def drop_until(
     kept fraction is <= ``target``.
 
     A drop that would empty a group or leave less than ``target * (1 - TOLERANCE)`` is skipped.
-    When every remaining drop is too big for the window (on a small network near a low
-    target), :func:`_land_from_above` trades: one more drop, then the best-ranked dropped agents
-    back. The result lands in [target (1 - TOLERANCE), target] whenever either way finds it;
-    otherwise it keeps more (callers check with :func:`check_met`).
+    When every remaining drop is too big for the window and the mask would miss the target
+    (on a small network near a low target), :func:`_land_from_above` trades: one more drop,
+    then the best-ranked dropped agents back. The result lands in
+    [target (1 - TOLERANCE), target (1 + TOLERANCE)] whenever either way finds it; otherwise
+    it keeps more (callers check with :func:`check_met`).
     """
     mask = torch.ones(gates.n_agents, dtype=torch.bool) if mask is None else mask.clone()
     floor = target * (1 - TOLERANCE)
@@ -54,7 +55,7 @@ def drop_until(
             mask[agent] = True
             continue
         kept, left[group] = after, left[group] - 1
-    if kept > target:
+    if kept > target * (1 + TOLERANCE):  # only where the mask would miss the target
         return _land_from_above(gates, mask, order, target, resource)
     return mask
 

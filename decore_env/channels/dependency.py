@@ -82,7 +82,8 @@ def check_concats(graph: tp.DependencyGraph, names: Mapping) -> None:
     for node in graph.module2node.values():
         if node.type != tp.ops.OPTYPE.CONCAT or node.module.offsets is not None:
             continue
-        if getattr(node.grad_fn, "_saved_dim", None) != 1:
+        dim = getattr(node.grad_fn, "_saved_dim", 1)  # a negative dim is stored unsigned
+        if dim != 1 and dim < tp.dependency.constants.MAX_VALID_DIM:
             continue  # a concatenation along another dim prunes no channel
         stack, seen = [(n, False) for n in node.outputs], set()
         while stack:
