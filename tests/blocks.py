@@ -5,17 +5,39 @@ import torch
 from torch import nn
 
 
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an (N, C, H, W) map, as ConvNeXt writes it."""
+
+    def forward(self, x):
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+NORMS = {
+    "BatchNorm": lambda c, groups: nn.BatchNorm2d(c),
+    "GroupNorm": lambda c, groups: nn.GroupNorm(groups, c),
+    "LayerNorm2d": lambda c, groups: LayerNorm2d(c),
+    "no norm": lambda c, groups: nn.Identity(),
+}
+"""Norm factories by name; ``groups`` divides ``c`` (GroupNorm's groups: the conv's, or 2)."""
+ACTIVATIONS = {"ReLU": nn.ReLU, "SiLU": nn.SiLU, "Hardswish": nn.Hardswish, "none": nn.Identity}
+
+
+class ConvUnit(nn.Sequential):
+    """Conv (plain, grouped or depthwise), a norm and an activation."""
+
+    def __init__(self, c_in, c_out, kernel=3, groups=1, norm="BatchNorm", act="ReLU"):
+        conv = nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, groups=groups, bias=False)
+        norm_groups = groups if groups > 1 and c_out % groups == 0 else 2 - c_out % 2
+        super().__init__(conv, NORMS[norm](c_out, norm_groups), ACTIVATIONS[act]())
+
+
 class Ghost(nn.Module):
     """Ghost module: a conv, and a cheap depthwise conv of its output, concatenated."""
 
     def __init__(self, c_in=8, c=8):
         super().__init__()
-        self.primary = nn.Sequential(
-            nn.Conv2d(c_in, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU()
-        )
-        self.cheap = nn.Sequential(
-            nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False), nn.BatchNorm2d(c), nn.ReLU()
-        )
+        self.primary = ConvUnit(c_in, c, 1)
+        self.cheap = ConvUnit(c, c, 3, groups=c)
 
     def forward(self, x):
         y = self.primary(x)
@@ -36,12 +58,8 @@ class SE(nn.Module):
 class MBConvSE(nn.Module):
     def __init__(self, c=8, e=16):
         super().__init__()
-        self.expand = nn.Sequential(
-            nn.Conv2d(c, e, 1, bias=False), nn.BatchNorm2d(e), nn.Hardswish()
-        )
-        self.dw = nn.Sequential(
-            nn.Conv2d(e, e, 3, padding=1, groups=e, bias=False), nn.BatchNorm2d(e), nn.Hardswish()
-        )
+        self.expand = ConvUnit(c, e, 1, act="Hardswish")
+        self.dw = ConvUnit(e, e, 3, groups=e, act="Hardswish")
         self.se = SE(e)
         self.project = nn.Sequential(nn.Conv2d(e, c, 1, bias=False), nn.BatchNorm2d(c))
 
@@ -109,32 +127,6 @@ BLOCKS = {
     "multi-scale residual split (Res2Net)": lambda: network(Res2(16), 16, 16),
 }
 """Each construct's test network."""
-
-
-class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of an (N, C, H, W) map, as ConvNeXt writes it."""
-
-    def forward(self, x):
-        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-
-
-NORMS = {
-    "BatchNorm": lambda c, groups: nn.BatchNorm2d(c),
-    "GroupNorm": lambda c, groups: nn.GroupNorm(groups, c),
-    "LayerNorm2d": lambda c, groups: LayerNorm2d(c),
-    "no norm": lambda c, groups: nn.Identity(),
-}
-"""Norm factories by name; ``groups`` divides ``c`` (GroupNorm's groups: the conv's, or 2)."""
-ACTIVATIONS = {"ReLU": nn.ReLU, "SiLU": nn.SiLU, "Hardswish": nn.Hardswish, "none": nn.Identity}
-
-
-class ConvUnit(nn.Sequential):
-    """Conv (plain, grouped or depthwise), a norm and an activation."""
-
-    def __init__(self, c_in, c_out, kernel=3, groups=1, norm="BatchNorm", act="ReLU"):
-        conv = nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, groups=groups, bias=False)
-        norm_groups = groups if groups > 1 and c_out % groups == 0 else 2 - c_out % 2
-        super().__init__(conv, NORMS[norm](c_out, norm_groups), ACTIVATIONS[act]())
 
 
 class Residual(nn.Module):
