@@ -13,6 +13,7 @@ why).
 
     python benchmarks/report.py --allow-mixed-commits  # benchmarks/results/*.md, PNGs
     python benchmarks/report.py --csv other.csv --out-dir /tmp/board
+    python benchmarks/report.py --suite  # the suite's page (benchmarks/results/suite.md)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from matplotlib.ticker import FuncFormatter
 
 from agents.bench.results import ResultsCSV, SchemaError
 from agents.bench.stats import bootstrap_ci, iqm, probability_of_improvement
+from agents.bench.suite_report import render_suite_from
 from agents.bench.sweep import (
     CELL_KEY,
     CONTESTANTS,
@@ -355,10 +357,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--title", default="Leaderboard", help="the heading of an --agents view")
     parser.add_argument("--name", help="file name of an --agents view (default: the CSV's)")
+    parser.add_argument("--suite", action="store_true", help="the suite's page from the CSVs")
     args = parser.parse_args(argv)
     out_dir = args.out_dir or args.csv.parent
     views = {args.name: (args.title, args.agents)} if args.agents else VIEWS
     try:
+        if args.suite:
+            written = render_suite_from(args.csv.parent, out_dir)
+            print(f"rendered {', '.join(str(p) for p in written)}")
+            return 0
         if not args.csv.is_file():
             raise ValueError(
                 f"{args.csv} does not exist: run benchmarks/compare_agents.py first, or pass "

@@ -19,32 +19,16 @@ from pathlib import Path
 
 from agents.bench.results import check_table_path
 from agents.bench.scripts import add_run_options, run_then_render
-from agents.bench.search import open_search_tables, run_track_cells
+from agents.bench.search import TRACK_AGENTS, open_search_tables, run_track_cells
 from agents.bench.search_report import render_search_track
 from agents.bench.sweep import CONTESTANTS
 
 HERE = Path(__file__).resolve().parent
-AGENTS = (
-    "reinforce",
-    "reinforce-plus",
-    "a2c",
-    "ppo",
-    "sac",
-    "td3",
-    "td3_layerwise",
-    "uniform",
-    "l1_layer",
-    "l1_global",
-    "random",
-    "random_search",
-    "greedy",
-)
-"""Every contestant of the leaderboard that searches on a frozen network."""
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--agents", nargs="+", default=list(AGENTS))
+    parser.add_argument("--agents", nargs="+", default=list(TRACK_AGENTS))
     parser.add_argument("--seeds", nargs="+", type=int, default=list(range(10)))
     parser.add_argument("--targets", nargs="+", type=float, default=[0.1, 0.03])
     add_run_options(parser, HERE / "results" / "search-track.csv")

@@ -101,8 +101,22 @@ def test_greedy_counts_its_pairs_and_refuses_a_budget_too_small(env):
     before = env.pairs
     greedy = _learned("greedy", env, 0.3)
     assert 0 < greedy.num_timesteps == env.pairs - before <= BUDGET
-    with pytest.raises(ValueError, match="greedy needs more than"):
-        Reference("greedy", env, 0.3, images_per_mask=IMAGES).learn(STEP_PAIRS)
+    with pytest.raises(ValueError, match="greedy needs more than 0 pairs"):
+        Reference("greedy", env, 0.3, images_per_mask=IMAGES).learn(0)
+    overrun = Reference("greedy", env, 0.3, images_per_mask=IMAGES, overrun=True).learn(0)
+    assert overrun.num_timesteps > 0  # it says what it needed
+    assert abs(kept_fraction(env.unwrapped.gates, overrun.mask, "params") / 0.3 - 1) <= TOLERANCE
+
+
+def test_greedy_takes_larger_steps_to_finish_within_a_small_budget(env):
+    """Rounds of 5% need more than ten rounds to reach 0.1 (each round removes from one group
+    only): with ten rounds' pairs each round removes more, and the target is met."""
+    few_rounds = 10 * STEP_PAIRS  # four groups x 16 images = one step a round
+    plain = Reference("greedy", env, 0.1, images_per_mask=IMAGES).learn(BUDGET)
+    assert plain.num_timesteps > few_rounds
+    tight = Reference("greedy", env, 0.1, images_per_mask=IMAGES).learn(few_rounds)
+    assert tight.num_timesteps <= few_rounds
+    assert abs(kept_fraction(env.unwrapped.gates, tight.mask, "params") / 0.1 - 1) <= TOLERANCE
 
 
 def test_bad_names_and_budgets_are_refused(env):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from agents.bench.results import ResultsCSV
 from agents.bench.search import mask_from_hex
 from agents.bench.search_report import mean_interval, paired_lines
 from agents.bench.stats import CONFIDENCE
-from agents.bench.sweep import PAPER_AGENT
+from agents.bench.sweep import PAPER_AGENT, ray_remote, ray_results
 from agents.run.config import CompressConfig
 from agents.run.folders import RunLocked
 from agents.run.pipeline import TRAIN_BATCH_SIZE, compress
@@ -154,23 +154,34 @@ def run_finetune_grid(
     csv: Path,
     command: str,
     progress: bool = True,
+    lengths: Mapping[int, Collection[str] | None] = dict.fromkeys(FINETUNE_EPOCHS),
+    use_ray: bool = False,
 ) -> int:
     """Fine-tune every on-target search row of ``seeds`` at every length that has no row in
-    ``csv`` yet; returns how many cells ran."""
+    ``csv`` yet; returns how many cells ran. ``lengths``: epochs -> the contestants fine-tuned
+    that long (None: all). ``use_ray``: cells as Ray tasks of one CPU each."""
     table = ResultsCSV(csv, FINETUNE_COLUMNS, (*CELL_KEY, "epochs"))
     done = table.done()
     todo = [
         (row, epochs)
         for row in search_rows
         if row["matched"] == "True" and int(row["seed"]) in seeds
-        for epochs in FINETUNE_EPOCHS
-        if table.key_of({**row, "epochs": epochs}) not in done
+        for epochs, agents in lengths.items()
+        if (agents is None or row["agent"] in agents)
+        and table.key_of({**row, "epochs": epochs}) not in done
     ]
+    calls = {i: (row, epochs, task, checkpoint, command) for i, (row, epochs) in enumerate(todo)}
+    if use_ray:
+        outcomes = ray_results(ray_remote(finetune_cell, None, 0.0), calls)
+    else:
+        outcomes = ((i, lambda args=args: finetune_cell(*args)) for i, args in calls.items())
     ran = 0
-    for row, epochs in tqdm(todo, desc="fine-tune cells", unit="cell", disable=not progress):
+    for i, outcome in tqdm(outcomes, total=len(calls), desc="fine-tune cells", unit="cell",
+                           disable=not progress):  # fmt: skip
+        row, epochs = todo[i]
         if table.key_of({**row, "epochs": epochs}) in table.done():  # run by another process
             continue
-        ran += table.append(finetune_cell(row, epochs, task, checkpoint, command))
+        ran += table.append(outcome())
     return ran
 
 

@@ -24,9 +24,10 @@ from tqdm import tqdm
 
 from agents.bench.cells import CELL_KEY, Cell, with_cell
 from agents.bench.results import ResultsCSV
-from agents.bench.sweep import CONTESTANTS, MEAN_REWARD, SweepError, grid
+from agents.bench.sweep import CONTESTANTS, MEAN_REWARD, SweepError, grid, ray_remote, ray_results
 from agents.bench.tuning import tuned
 from agents.names import LAYERWISE_AGENTS, REFERENCES
+from agents.references.reference import Reference
 from agents.references.targets import TOLERANCE, Projected, kept_fraction, project
 from agents.run.config import CompressConfig, demo_config
 from agents.run.policy_phase import policy_env, run_agent
@@ -36,6 +37,23 @@ from decore_env.task.weights import default_weights
 
 CURVE_POINTS = 10
 """Points of the anytime curve: the budget is spent in this many equal chunks."""
+TRACK_AGENTS = (
+    "reinforce",
+    "reinforce-plus",
+    "a2c",
+    "ppo",
+    "sac",
+    "td3",
+    "td3_layerwise",
+    "uniform",
+    "l1_layer",
+    "l1_global",
+    "random",
+    "random_search",
+    "greedy",
+)
+"""The search track's contestants: every contestant of the leaderboard that searches on a
+frozen network."""
 SEARCH_COLUMNS = (
     *CELL_KEY,
     "agent_kept",
@@ -99,6 +117,8 @@ def run_search_cell(
     env = policy_env(config, checkpoint)
     env.reset(seed=config.seed)
     agent = run_agent(config, env)
+    if isinstance(agent, Reference):  # greedy past the budget: its row shows what it needed
+        agent.overrun = True
     base = env.unwrapped
     budget = config.search_epochs * base.steps_per_epoch * agent.pairs_per_step
     one_call = config.agent in (*REFERENCES, *LAYERWISE_AGENTS)
@@ -189,10 +209,12 @@ def run_search_grid(
     csv: Path,
     command: str,
     progress: bool = True,
+    use_ray: bool = False,
 ) -> int:
     """Run the cells with no row in ``csv`` yet (every setting checked first; a cell another
     process finished meanwhile is skipped, so two processes can share a grid); returns how
-    many ran. ``checkpoints``: the frozen baseline of each task."""
+    many ran. ``checkpoints``: the frozen baseline of each task. ``use_ray``: cells as Ray
+    tasks of one CPU each on a local Ray (rows written here, as they finish)."""
     table, curves = open_search_tables(csv)
     done = table.done()
     todo = [c for c in dict.fromkeys(cells) if table.key_of(c.key()) not in done]
@@ -200,11 +222,17 @@ def run_search_grid(
         if cell.task not in tasks or cell.task not in checkpoints:
             raise SweepError(f"no settings or baseline for task {cell.task!r}")
         search_config(tasks[cell.task], cell, checkpoints[cell.task])
+    calls = {c: (c, tasks[c.task], checkpoints[c.task], command) for c in todo}
+    if use_ray:
+        outcomes = ray_results(ray_remote(run_search_cell, None, 0.0), calls)
+    else:
+        outcomes = ((c, lambda args=args: run_search_cell(*args)) for c, args in calls.items())
     ran = 0
-    for cell in tqdm(todo, desc="search cells", unit="cell", disable=not progress):
+    for cell, outcome in tqdm(outcomes, total=len(todo), desc="search cells", unit="cell",
+                              disable=not progress):  # fmt: skip
         if table.key_of(cell.key()) in table.done():  # another process ran it meanwhile
             continue
-        row, curve = run_search_cell(cell, tasks[cell.task], checkpoints[cell.task], command)
+        row, curve = outcome()
         for point in curve:  # the curve first: a row means the cell is complete
             curves.append(point)
         ran += table.append(row)

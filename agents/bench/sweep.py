@@ -21,7 +21,7 @@ Rows are written by the driver only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -276,7 +276,9 @@ def pending(cells: Sequence[Cell], table: ResultsCSV) -> list[Cell]:
     return [c for c in cells if table.key_of(c.key()) not in done]
 
 
-def _ray(address: str | None, gpus_per_cell: float) -> Any:
+def ray_remote(fn: Callable[..., Any], address: str | None, gpus_per_cell: float) -> Any:
+    """``fn`` as a Ray task of one CPU (and ``gpus_per_cell`` GPUs), on the cluster at
+    ``address`` (None: a local Ray started here)."""
     try:
         import ray
     except ImportError:
@@ -285,7 +287,18 @@ def _ray(address: str | None, gpus_per_cell: float) -> Any:
         ) from None
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    return ray.remote(num_cpus=1, num_gpus=gpus_per_cell)(run_cell)
+    return ray.remote(num_cpus=1, num_gpus=gpus_per_cell)(fn)
+
+
+def ray_results(remote: Any, calls: Mapping[Hashable, tuple]) -> Iterator[tuple[Any, Callable]]:
+    """Each key of ``calls`` (key -> a Ray task's arguments) with the call that returns its
+    task's result, in the order the tasks finish."""
+    import ray
+
+    waiting = {remote.remote(*args): cell for cell, args in calls.items()}
+    while waiting:
+        (ready,), _ = ray.wait(list(waiting), num_returns=1)
+        yield waiting.pop(ready), lambda ready=ready: _ray_result(ray, ready)
 
 
 def run_grid(
@@ -315,7 +328,7 @@ def run_grid(
     todo = list(dict.fromkeys(pending(cells, table)))  # each cell once, in order
     for cell in todo:  # every cell's settings checked before the first runs
         cell_config(tasks[cell.task], cell, folder / "baseline.pt")
-    remote = _ray(ray_address, gpus_per_cell) if use_ray else None
+    remote = ray_remote(run_cell, ray_address, gpus_per_cell) if use_ray else None
     bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress)
     failed: list[str] = []
     busy: list[str] = []
@@ -354,19 +367,12 @@ def _outcomes(
 ) -> Iterator[tuple[Cell, Callable[[], tuple[dict, list[dict]]]]]:
     """Each cell with the call that returns its (row, curve): run here in order, or, with a
     Ray ``remote``, as Ray tasks in the order they finish."""
+    calls = {cell: (cell, tasks[cell.task], folder, command, wandb_group) for cell in todo}
     if remote is None:
-        for cell in todo:
-            args = (cell, tasks[cell.task], folder, command, wandb_group)
+        for cell, args in calls.items():
             yield cell, lambda args=args: run_cell(*args)
         return
-    import ray
-
-    waiting = {
-        remote.remote(cell, tasks[cell.task], folder, command, wandb_group): cell for cell in todo
-    }
-    while waiting:
-        (ready,), _ = ray.wait(list(waiting), num_returns=1)
-        yield waiting.pop(ready), lambda ready=ready: _ray_result(ray, ready)
+    yield from ray_results(remote, calls)
 
 
 def _ray_result(ray: Any, ref: Any) -> tuple[dict, list[dict]]:

@@ -20,7 +20,8 @@ would empty a group, or take the kept fraction below ``target * (1 - TOLERANCE)`
   env on ``images_per_mask`` images; uses exactly the pairs it is given.
 - ``greedy``: from the full network, repeatedly remove the ``ceil(GREEDY_STEP * size)``
   lowest-L1 kept channels of the one group whose removal keeps the highest env accuracy,
-  until the target; it uses the pairs its rounds need (at most those it is given).
+  until the target; it uses the pairs its rounds need (at most those it is given: where its
+  rounds would not fit, each removes more, so that the target is reached in the rounds left).
 
 Search references score masks only through ``env.step`` (reading ``info["accuracy"]``), so env
 wrappers see them as they see any agent, and count their work in scored (mask, image) pairs.
@@ -97,6 +98,7 @@ class Reference(MaskAgent):
         resource: str = "params",
         seed: int = 0,
         images_per_mask: int = SEARCH_IMAGES,
+        overrun: bool = False,
     ) -> None:
         if name not in REFERENCES:
             raise ValueError(f"unknown reference {name!r}; one of {', '.join(REFERENCES)}")
@@ -118,6 +120,8 @@ class Reference(MaskAgent):
         self.generator = torch.Generator().manual_seed(derive_seed(seed, "actions"))
         self.num_timesteps = 0
         """Scored (mask, image) pairs used so far."""
+        self.overrun = overrun
+        """greedy: finish past a budget too small for its rounds instead of refusing it."""
         self.mask: Tensor | None = None
 
     # ----------------------------------------------------------------- surface
@@ -190,37 +194,48 @@ class Reference(MaskAgent):
 
     def _greedy(self, budget: int) -> Tensor:
         """Rounds of: one candidate per group (its ceil(GREEDY_STEP * size) lowest-L1 kept
-        channels removed, fewer at the target), each scored on images_per_mask images; the
-        most accurate candidate (the least accuracy lost) becomes the mask. A round scores
-        ceil(candidates x images_per_mask / pairs_per_step) env steps. Refused when the
-        budget runs out first."""
+        channels removed, fewer at the target; more where the rounds the budget has left
+        could not reach the target at that step), each scored on images_per_mask images;
+        the most accurate candidate (the least accuracy lost) becomes the mask. A round
+        scores ceil(candidates x images_per_mask / pairs_per_step) env steps. When even the
+        last affordable round misses the target: refused, or with ``overrun`` finished past
+        the budget (``num_timesteps`` then says what it needed)."""
         gates = self.gates
         norms_by_group = torch.split(self.base.channel_importance(), list(gates.sizes))
         starts = np.cumsum((0, *gates.sizes[:-1]))
         mask = torch.ones(gates.n_agents, dtype=torch.bool)
         spent = 0
         per_candidate = self.images_per_mask // self.samples_per_mask
-        while kept_fraction(gates, mask, self.resource) > self.target:
+        round_pairs = self._slots(len(gates.sizes), per_candidate) * self.samples_per_mask
+        while (kept := kept_fraction(gates, mask, self.resource)) > self.target:
+            rounds_left = max(1, (budget - spent) // round_pairs)
+            goal = max(self.target, kept - (kept - self.target) / rounds_left)
             candidates = []
             for start, norms in zip(starts, norms_by_group, strict=True):
-                kept = torch.nonzero(mask[start : start + len(norms)]).flatten()
-                weakest = kept[torch.argsort(norms[kept], stable=True)] + int(start)
+                kept_here = torch.nonzero(mask[start : start + len(norms)]).flatten()
+                weakest = kept_here[torch.argsort(norms[kept_here], stable=True)] + int(start)
                 step = math.ceil(GREEDY_STEP * len(norms))
                 candidate = drop_until(gates, weakest[:step], self.target, self.resource, mask)
+                if kept_fraction(gates, candidate, self.resource) > goal:
+                    candidate = drop_until(gates, weakest, goal, self.resource, mask)
                 if not torch.equal(candidate, mask):
                     candidates.append(candidate)
             if not candidates:
                 break  # no single drop stays above the floor: check_met judges the mask
-            slots = -(-len(candidates) * per_candidate // self.base.num_envs) * self.base.num_envs
+            slots = self._slots(len(candidates), per_candidate)
             spent += slots * self.samples_per_mask
-            if spent > budget:
+            if spent > budget and not self.overrun:
                 raise ValueError(
                     f"greedy needs more than {budget} pairs: the target is not reached within "
-                    f"them (kept {kept_fraction(gates, mask, self.resource):.3f} so far)"
+                    f"them (kept {kept:.3f} so far)"
                 )
             stacked = torch.stack(candidates)
             mask = stacked[int(torch.argmax(self._score(stacked, slots)))]
         return mask
+
+    def _slots(self, candidates: int, per_candidate: int) -> int:
+        """Sub-env slots that score ``candidates`` masks: whole env steps."""
+        return -(-candidates * per_candidate // self.base.num_envs) * self.base.num_envs
 
     def _score(self, candidates: Tensor, slots: int) -> Tensor:
         """(K,) mean env accuracy of each candidate mask over ``slots`` sub-env slots (a

@@ -166,13 +166,23 @@ TASKS_HELP = "list the registered task ids (gym.make(ID)) and what each is"
 
 
 def tasks_command() -> int:
-    """`decore tasks`: every registered id, its settings and what it is."""
+    """`decore tasks`: every registered id, its settings and what it is; then the suite with
+    each task's budget, search pairs and shipped baseline's accuracy."""
     from decore_env.envs.registry import TASKS
+    from decore_env.suite import SUITE
 
     width = max(map(len, TASKS))
     for task_id, task in TASKS.items():
         settings = ", ".join(f"{k}={v!r}" for k, v in task.kwargs.items()) or "defaults"
         print(f"{task_id:<{width}}  {settings}\n{'':<{width}}  {task.summary}")
+    print(f"\nThe suite (benchmarks/results/suite.md):\n{'id':<{width}}  tier  budget" + " " * 12
+          + "search pairs  baseline val / test")  # fmt: skip
+    for task in SUITE:
+        budget = f"{task.target:g} of {task.resource}"
+        base = "-"
+        if task.baseline_val is not None and task.baseline_test is not None:
+            base = f"{100 * task.baseline_val:.2f} / {100 * task.baseline_test:.2f}"
+        print(f"{task.id:<{width}}  {task.tier:<4}  {budget:<18}{task.pairs:>12,}  {base}")
     return 0
 
 

@@ -51,6 +51,12 @@ def atomic_write(path: str | os.PathLike, write_fn: Callable[[IO[bytes]], Any]) 
     return path
 
 
+def cache_dir() -> Path:
+    """Where trained weights and decoded data are cached: ``$DECORE_CACHE``, else
+    ``~/.cache/decore``."""
+    return Path(os.environ.get("DECORE_CACHE", Path.home() / ".cache" / "decore"))
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) at ``path`` with :func:`atomic_write`: the old file stays whole
     until the new one is."""

@@ -5,8 +5,6 @@ Every split of the data sets used here fits in device memory as uint8 (CIFAR-10'
 processes and no per-sample Python, as in the airbench CIFAR-10 speed records.
 """
 
-import importlib.resources
-import io
 import os
 from pathlib import Path
 
@@ -14,10 +12,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from decore_env.data.embedded import EMBEDDED_FILES, load_embedded
 from decore_env.data.folders import FOLDER_LAYOUT, load_folder
 from decore_env.data.splits import DatasetError, DataSplits, make_splits
 
-DATASET_NAMES = ("embedded", "mnist", "fashion_mnist", "cifar10", "cifar100")
+DATASET_NAMES = (*EMBEDDED_FILES, "mnist", "fashion_mnist", "cifar10", "cifar100")
 _TORCHVISION = {  # torchvision class, classes, where torchvision looks for the files under root
     "mnist": ("MNIST", 10, "MNIST/raw/ (the four idx files, gunzipped)"),
     "fashion_mnist": ("FashionMNIST", 10, "FashionMNIST/raw/ (the four idx files, gunzipped)"),
@@ -36,7 +35,8 @@ def load_dataset(
 ) -> DataSplits:
     """Load a data set by name (see DATASET_NAMES) or from an image folder.
 
-    :param name_or_path: "embedded" (an MNIST subset shipped in the package, works offline),
+    :param name_or_path: an embedded set ("embedded": the MNIST subset,
+        "embedded_fashion_mnist", "embedded_cifar10": shipped in the package, offline),
         a torchvision name, or a directory laid out as ``FOLDER_LAYOUT``. A registered name
         wins over a folder of that name in the working directory: write ``./mnist`` for it.
     :param root: folder for torchvision data sets; default :func:`default_root`.
@@ -44,8 +44,8 @@ def load_dataset(
     :raises DatasetError: unknown name, missing files, or a folder with the wrong layout.
     """
     if isinstance(name_or_path, str) and name_or_path in DATASET_NAMES:
-        if name_or_path == "embedded":
-            return _load_embedded()
+        if name_or_path in EMBEDDED_FILES:
+            return load_embedded(name_or_path)
         return _load_torchvision(name_or_path, Path(root) if root else default_root(), download)
     path = Path(name_or_path)
     text = str(name_or_path)
@@ -54,18 +54,6 @@ def load_dataset(
     raise DatasetError(
         f"unknown data set {name_or_path!r}; valid names: {', '.join(DATASET_NAMES)}, "
         f"or a directory path laid out as {FOLDER_LAYOUT}"
-    )
-
-
-def _load_embedded() -> DataSplits:
-    data = importlib.resources.files("decore_env").joinpath("assets", "mnist_subset.npz")
-    with np.load(io.BytesIO(data.read_bytes())) as f:
-        arrays = {k: torch.from_numpy(f[k]) for k in ("x_train", "y_train", "x_test", "y_test")}
-    return make_splits(
-        "embedded",
-        (arrays["x_train"].unsqueeze(1), arrays["y_train"]),
-        (arrays["x_test"].unsqueeze(1), arrays["y_test"]),
-        10,
     )
 
 

@@ -10,7 +10,14 @@ from torch import Tensor
 SPLIT_NAMES = ("train", "val", "test")
 """The splits every data set has: masks are scored on train only, tuning reads val only, and
 test is read once per run, for the reported numbers."""
-VAL_SIZES = {"embedded": 2_000, "mnist": 5_000, "fashion_mnist": 5_000, "cifar10": 5_000}
+VAL_SIZES = {
+    "embedded": 2_000,
+    "embedded_fashion_mnist": 2_000,
+    "embedded_cifar10": 2_000,
+    "mnist": 5_000,
+    "fashion_mnist": 5_000,
+    "cifar10": 5_000,
+}
 """Images held out of a named data set's training split as its validation split (our
 choice: enough for a tuning decision within about +-1 point; the rest stays for training)."""
 VAL_FRACTION = 0.1

@@ -1,9 +1,11 @@
-"""The registered task ids: the default task and the paper's settings (torch-free)."""
+"""The registered task ids: the default task, the paper's settings and the suite (torch-free)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from decore_env.suite import SUITE
 
 
 @dataclass(frozen=True)
@@ -43,3 +45,5 @@ TASKS: dict[str, TaskId] = {
     ),
 }
 """Every id ``import decore_env`` registers, with what each is."""
+TASKS |= {task.id: TaskId(f"{task.summary} [{task.tier} tier]", task.settings) for task in SUITE}
+"""The suite's ids (:mod:`decore_env.suite`): the CPU tier's weights ship in the package."""

@@ -13,7 +13,7 @@ from torch import nn
 from .densenet import densenet40
 from .googlenet import googlenet
 from .lenet import lenet5, lenet300
-from .resnet_cifar import resnet56, resnet110
+from .resnet_cifar import resnet20, resnet32, resnet56, resnet110
 from .vgg import vgg16
 
 MNIST_SHAPE = (1, 28, 28)
@@ -36,6 +36,8 @@ _REGISTRY: dict[str, tuple[Callable[[int], nn.Module], tuple[int, int, int]]] = 
     "lenet5": (lenet5, MNIST_SHAPE),
     "lenet300": (lenet300, MNIST_SHAPE),
     "vgg16": (vgg16, CIFAR_SHAPE),
+    "resnet20": (resnet20, CIFAR_SHAPE),
+    "resnet32": (resnet32, CIFAR_SHAPE),
     "resnet56": (resnet56, CIFAR_SHAPE),
     "resnet110": (resnet110, CIFAR_SHAPE),
     "googlenet": (googlenet, CIFAR_SHAPE),

@@ -1,4 +1,4 @@
-"""ResNet-56 / ResNet-110 for CIFAR (He et al. 2016, section 4.2) with option-B shortcuts.
+"""ResNet-20 / 32 / 56 / 110 for CIFAR (He et al. 2016, section 4.2) with option-B shortcuts.
 
 The 1x1-conv + BN projection sits only where width or stride changes (2 per network);
 every other shortcut is the identity. Option A's zero padding would confuse
@@ -61,6 +61,17 @@ class CifarResNet(nn.Module):
         x = self.relu(self.stem(x))
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(self.flatten(self.pool(x)))
+
+
+def resnet20(num_classes: int = 10) -> CifarResNet:
+    """ResNet-20: 3 blocks per stage (0.27M params, 40.8M MACs), the suite's CIFAR network."""
+    return CifarResNet(3, num_classes)
+
+
+def resnet32(num_classes: int = 10) -> CifarResNet:
+    """ResNet-32: 5 blocks per stage (0.47M params, 69.1M MACs), a network no suite task
+    trains on (the transfer track's unseen one)."""
+    return CifarResNet(5, num_classes)
 
 
 def resnet56(num_classes: int = 10) -> CifarResNet:

@@ -19,6 +19,7 @@ from decore_env import models
 from decore_env.channels.gates import ChannelGates
 from decore_env.common.files import load_weights, resolve_device
 from decore_env.common.modes import tune_for
+from decore_env.data.embedded import EMBEDDED_FILES
 from decore_env.data.loader import TensorLoader
 from decore_env.data.sets import load_dataset
 from decore_env.data.splits import DataSplits, check_batch_fits
@@ -28,8 +29,8 @@ from decore_env.task.spec import TaskSpec
 from decore_env.task.weights import (
     TRAIN_SPLITS,
     cached_baseline,
-    default_weights,
     embedded_data,
+    load_shipped,
     needs_weights,
     refuse_without_weights,
 )
@@ -38,18 +39,18 @@ from decore_env.training.metrics import split_accuracy
 
 
 def load_splits(spec: TaskSpec) -> DataSplits:
-    """The data of ``spec`` (the embedded set is loaded once per process and shared)."""
+    """The data of ``spec`` (an embedded set is loaded once per process and shared)."""
     if isinstance(spec.dataset, DataSplits):
         return spec.dataset
-    if spec.dataset == "embedded":
-        return embedded_data()
+    if spec.dataset in EMBEDDED_FILES:
+        return embedded_data(spec.dataset)
     return load_dataset(spec.dataset, spec.data_root)
 
 
 def build_network(spec: TaskSpec, splits: DataSplits) -> nn.Module:
     """The network of ``spec`` with trained weights: a copy of a given module, or a registry
-    network with its checkpoint (shipped for the default task, trained and cached with
-    ``train_baseline``)."""
+    network with its checkpoint (shipped for the embedded sets' tasks, trained and cached
+    with ``train_baseline``)."""
     if not isinstance(spec.model, str):
         net = copy.deepcopy(spec.model)
         if spec.checkpoint is not None:
@@ -58,10 +59,11 @@ def build_network(spec: TaskSpec, splits: DataSplits) -> nn.Module:
     checkpoint = spec.checkpoint
     if checkpoint is None and spec.train_baseline:
         checkpoint = cached_baseline(spec.model, splits, spec.seed, resolve_device(spec.device))
-    elif checkpoint is None:  # the default task (checked_splits refused the rest)
-        checkpoint = default_weights()
     net = models.for_data(spec.model, splits.num_classes, splits.input_shape)
-    load_weights(net, checkpoint)
+    if checkpoint is None:  # shipped weights (checked_splits refused the rest)
+        load_shipped(net, spec.model, splits.name)
+    else:
+        load_weights(net, checkpoint)
     return net
 
 

@@ -1,11 +1,11 @@
 """Trained weights for a task: given, shipped, trained on first use and cached, or refused.
 
 A task scores masks on a trained network; with random weights every mask scores about chance
-and the rewards say nothing. So a registry network needs a checkpoint, except the default
-task (LeNet-5 on the embedded MNIST subset), whose weights ship in the package
-(:data:`DEFAULT_WEIGHTS`, the same network on every machine, whatever the task's seed), and a
-task built with ``train_baseline=True``, which trains (once, cached by its settings) before it
-starts. The cache is ``$DECORE_CACHE`` or ``~/.cache/decore``.
+and the rewards say nothing. So a registry network needs a checkpoint, except on the
+embedded data sets the package ships weights for (:data:`SHIPPED_WEIGHTS`: the same network
+on every machine, whatever the task's seed), and a task built with ``train_baseline=True``,
+which trains (once, cached by its settings) before it starts. The cache is ``$DECORE_CACHE``
+or ``~/.cache/decore``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.resources
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from decore_env import models
+from decore_env.common.files import CheckpointError, cache_dir, load_weights
+from decore_env.data.embedded import EMBEDDED_FILES
 from decore_env.data.sets import load_dataset
 from decore_env.data.splits import DataSplits
 from decore_env.task.defaults import DEFAULT_DATASET, DEFAULT_MODEL
@@ -27,12 +28,42 @@ from decore_env.training.baseline import train_baseline
 from decore_env.training.fit import Schedule
 from decore_env.training.metrics import count
 
-DEFAULT_WEIGHTS = "lenet5-embedded.pt"
-"""The default task's baseline in the package's assets, trained on the embedded training split
-(val held out) by ``scripts/train_default_weights.py`` with this module's schedule, seed 0."""
-DEFAULT_WEIGHTS_SHA256 = "4826bda27564f68304f522a41dc586094be7a63d504bcbb2bb94976fff313956"
-"""sha256 of :data:`DEFAULT_WEIGHTS` (the README quotes it; a test checks the file)."""
-BASELINE_EPOCHS = {"embedded": 6, "mnist": 6, "fashion_mnist": 10}
+REBUILD_WEIGHTS = "python scripts/train_default_weights.py"
+"""The command that trains every shipped baseline (a model-dataset name trains one)."""
+
+
+SHIPPED_WEIGHTS: dict[tuple[str, str], str] = {
+    (DEFAULT_MODEL, DEFAULT_DATASET): (
+        "4826bda27564f68304f522a41dc586094be7a63d504bcbb2bb94976fff313956"
+    ),
+    ("lenet5", "embedded_fashion_mnist"): (
+        "378f1bf4d8c645f7e141d091a804990239c6ac93a5c5400c16edc017c8bcc837"
+    ),
+    ("resnet20", "embedded_cifar10"): (
+        "6b16d62c71452ca88819bea8dce2bbf08e8980319b38780531dcc99f46f431db"
+    ),
+}
+"""(model, embedded data set) -> sha256 of its baseline shipped in the package's assets
+(:func:`weights_file`), trained on the set's training split (val held out) by
+:data:`REBUILD_WEIGHTS` with this module's schedule, seed 0. A test checks every file's
+sha256, so every machine gets the same task. The bits depend on the CPU's floating-point
+rounding: that is why the weights ship instead of being trained on first use."""
+DEFAULT_WEIGHTS_SHA256 = SHIPPED_WEIGHTS[DEFAULT_MODEL, DEFAULT_DATASET]
+"""sha256 of the default task's baseline (LeNet-5 on the embedded MNIST subset; the README
+quotes it)."""
+
+
+def weights_file(model: str, dataset: str) -> str:
+    """The file name of a shipped baseline in the package's assets."""
+    return f"{model}-{dataset}.pt"
+
+
+BASELINE_EPOCHS = {
+    "embedded": 6,
+    "mnist": 6,
+    "fashion_mnist": 10,
+    "embedded_fashion_mnist": 10,
+}
 """Epochs of a baseline trained for a task (our choice): 6 give LeNet-5 about 98% on the
 embedded set; data sets not listed get DEFAULT_BASELINE_EPOCHS."""
 DEFAULT_BASELINE_EPOCHS = 30
@@ -67,15 +98,10 @@ class MissingWeightsError(ValueError):
     """A task whose network has no trained weights; the message says how to get them."""
 
 
-def cache_dir() -> Path:
-    """Where trained weights are cached: ``$DECORE_CACHE``, else ``~/.cache/decore``."""
-    return Path(os.environ.get("DECORE_CACHE", Path.home() / ".cache" / "decore"))
-
-
 @functools.cache
-def embedded_data() -> DataSplits:
-    """The embedded data set, loaded once per process and shared (read-only) by every env."""
-    return load_dataset("embedded")
+def embedded_data(name: str = DEFAULT_DATASET) -> DataSplits:
+    """An embedded data set, loaded once per process and shared (read-only) by every env."""
+    return load_dataset(name)
 
 
 def baseline_epochs(dataset: str) -> int:
@@ -88,15 +114,36 @@ def task_schedule(dataset: str) -> Schedule:
     return Schedule(baseline_epochs(dataset), BASELINE_LR, BASELINE_BATCH, BASELINE_WEIGHT_DECAY)
 
 
-def default_weights() -> Path:
-    """The shipped weights of the default task."""
-    path = Path(str(importlib.resources.files("decore_env").joinpath("assets", DEFAULT_WEIGHTS)))
+def shipped_weights(model: str, dataset: str) -> Path:
+    """The shipped baseline of ``model`` on the embedded set ``dataset``."""
+    name = weights_file(model, dataset)
+    path = Path(str(importlib.resources.files("decore_env").joinpath("assets", name)))
     if not path.is_file():
         raise MissingWeightsError(
-            f"the default task's weights {path} are missing from the installed package; "
-            "reinstall it, or rebuild them with `python scripts/train_default_weights.py`"
+            f"the shipped weights {name} of {model} on {dataset} are missing from the "
+            f"installed package; reinstall it, or rebuild them with `{REBUILD_WEIGHTS} "
+            f"{model}-{dataset}`"
         )
     return path
+
+
+def load_shipped(net: torch.nn.Module, model: str, dataset: str) -> None:
+    """Load the shipped baseline of ``model`` on ``dataset`` into ``net``; weights that do not
+    fit it are refused in one line naming the file and the command that rebuilds them."""
+    path = shipped_weights(model, dataset)
+    try:
+        load_weights(net, path)
+    except CheckpointError as exc:
+        reason = str(exc).splitlines()[0]
+        raise MissingWeightsError(
+            f"the shipped weights {path.name} do not fit {model} on {dataset} ({reason}); "
+            f"rebuild them with `{REBUILD_WEIGHTS} {model}-{dataset}`"
+        ) from exc
+
+
+def default_weights() -> Path:
+    """The shipped weights of the default task."""
+    return shipped_weights(DEFAULT_MODEL, DEFAULT_DATASET)
 
 
 def cached_baseline(model: str, splits: DataSplits, seed: int, device: Any) -> Path:
@@ -118,18 +165,23 @@ def cached_baseline(model: str, splits: DataSplits, seed: int, device: Any) -> P
     return train_baseline(path, model, splits, task_schedule(splits.name), seed, device, False)
 
 
-def is_default_task(model: object, dataset: object) -> bool:
-    """The one task whose weights ship in the package."""
-    return model == DEFAULT_MODEL and (dataset == DEFAULT_DATASET or dataset is embedded_data())
+def has_shipped_weights(model: object, dataset: object) -> bool:
+    """Whether the package ships a baseline of ``model`` on ``dataset`` (a name, or the
+    embedded set's splits as loaded)."""
+    if isinstance(dataset, DataSplits):
+        if dataset.name not in EMBEDDED_FILES or dataset is not embedded_data(dataset.name):
+            return False
+        dataset = dataset.name
+    return (model, dataset) in SHIPPED_WEIGHTS
 
 
 def needs_weights(spec: Any) -> bool:
-    """A registry network with no checkpoint outside the default task, not asked to train."""
+    """A registry network with no checkpoint and no shipped weights, not asked to train."""
     return (
         isinstance(spec.model, str)
         and spec.checkpoint is None
         and not spec.train_baseline
-        and not is_default_task(spec.model, spec.dataset)
+        and not has_shipped_weights(spec.model, spec.dataset)
     )
 
 

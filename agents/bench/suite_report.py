@@ -1,0 +1,223 @@
+"""The suite's leaderboard page, rendered from the committed CSVs alone (byte for byte).
+
+Search track, per run: the normalised score (acc - acc_random) / (acc_baseline - acc_random),
+where acc is the run's one-shot test top-1, acc_baseline the shipped baseline's and
+acc_random the mean of the ``random`` reference (a random mask at the same budget) on that
+task. 0 is what a mask drawn at random reaches, 1 the unpruned network: the scale each task's
+difficulty sets, so tasks of different networks and budgets average (as Atari's
+human-normalised score does across games). Across tasks and seeds: the IQM with a stratified
+bootstrap interval (strata = tasks, as rliable), and performance profiles. The fine-tune
+track is shown as the drop from the baseline per task: after fine-tuning a random mask sits
+near the baseline, and that normalisation would divide by almost nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from agents.bench.cells import CELL_KEY
+from agents.bench.finetune import FINETUNE_COLUMNS, JOINT
+from agents.bench.results import ResultsCSV
+from agents.bench.search import open_search_tables
+from agents.bench.search_report import mean_interval
+from agents.bench.stats import CONFIDENCE, bootstrap_ci, iqm
+from agents.names import REFERENCES
+from agents.run.plots import save_figure
+from decore_env.common.files import write_text_atomic
+from decore_env.suite import SUITE, SuiteTask
+
+Rows = Sequence[Mapping[str, str]]
+PROFILE_TAUS = np.linspace(-0.5, 1.1, 161)
+"""Normalised scores at which the performance profiles are read."""
+RANDOM = "random"
+"""The reference that sets a task's zero."""
+SEARCH_CSVS = ("search-track.csv", "suite-search.csv")
+"""The search rows of the suite: the search track's (its LeNet-5 / MNIST tasks) and the
+suite grid's."""
+FINETUNE_CSVS = ("finetune-track.csv", "suite-finetune.csv")
+"""Their fine-tune rows."""
+
+
+def task_rows(rows: Rows, task: SuiteTask) -> list[Mapping[str, str]]:
+    """The rows of ``task``: its name in the tables, its target and resource."""
+    return [
+        r
+        for r in rows
+        if r["task"] == task.track_task
+        and float(r["target"]) == task.target
+        and r["resource"] == task.resource
+    ]
+
+
+def normalised_scores(rows: Rows, task: SuiteTask) -> dict[str, list[float]]:
+    """Contestant -> the normalised score of each of its runs on ``task`` (none without the
+    random reference's rows)."""
+    mine = task_rows(rows, task)
+    random = [float(r["test_acc"]) for r in mine if r["agent"] == RANDOM]
+    if not random or task.baseline_test is None:
+        return {}
+    zero, span = float(np.mean(random)), task.baseline_test - float(np.mean(random))
+    scores: dict[str, list[float]] = defaultdict(list)
+    for row in mine:
+        scores[row["agent"]].append((float(row["test_acc"]) - zero) / span)
+    return dict(scores)
+
+
+def suite_score_lines(per_task: Mapping[str, Mapping[str, list[float]]]) -> list[str]:
+    """The suite table: each contestant's IQM of normalised scores over all its runs, with the
+    stratified bootstrap interval, its mean, and its mean per task."""
+    tasks = list(per_task)
+    agents = sorted({a for scores in per_task.values() for a in scores})
+    header = " | ".join(f"T{i + 1}" for i in range(len(tasks)))
+    lines = [
+        f"| contestant | tasks | runs | IQM [{CONFIDENCE:.0%} stratified bootstrap] | mean | "
+        f"{header} |",
+        "|---|---|---|---|---|" + "---|" * len(tasks),
+    ]
+    strata = {a: [per_task[t][a] for t in tasks if a in per_task[t]] for a in agents}
+    ranked = sorted(agents, key=lambda a: (-len(strata[a]), -iqm(np.concatenate(strata[a]))))
+    for agent in ranked:
+        runs = np.concatenate(strata[agent])
+        low, high = bootstrap_ci(strata[agent])
+        cells = " | ".join(
+            f"{np.mean(per_task[t][agent]):.2f}" if agent in per_task[t] else "-" for t in tasks
+        )
+        lines.append(
+            f"| {agent} | {len(strata[agent])}/{len(tasks)} | {runs.size} | "
+            f"{iqm(runs):.3f} [{low:.3f}, {high:.3f}] | {runs.mean():.3f} | {cells} |"
+        )
+    return lines
+
+
+def plot_profiles(per_task: Mapping[str, Mapping[str, list[float]]], path: Path) -> Path:
+    """Performance profiles: the fraction of a contestant's runs (all tasks, all seeds) whose
+    normalised score exceeds tau, against tau."""
+    agents = sorted({a for scores in per_task.values() for a in scores})
+    fig = Figure(figsize=(7.5, 4.5))
+    ax = fig.subplots()
+    for i, agent in enumerate(agents):
+        runs = np.concatenate([s[agent] for s in per_task.values() if agent in s])
+        fractions = [(runs > tau).mean() for tau in PROFILE_TAUS]
+        style = ":" if agent in REFERENCES else "-"
+        ax.plot(PROFILE_TAUS, fractions, style, color=f"C{i % 10}", label=agent)
+    ax.set_xlabel("normalised score tau (0: random mask at the budget, 1: the baseline)")
+    ax.set_ylabel("fraction of runs with score > tau")
+    ax.set_title("Search track over the suite: performance profiles")
+    ax.legend(fontsize=7, ncol=2)
+    return save_figure(fig, path)
+
+
+def task_lines(rows: Rows, task: SuiteTask, scores: Mapping[str, list[float]]) -> list[str]:
+    """One task's search-track table: seeds on target, one-shot test top-1, normalised score,
+    pairs (a contestant that needed more than the budget is flagged, never dropped)."""
+    by_agent: dict[str, list[Mapping[str, str]]] = defaultdict(list)
+    for row in task_rows(rows, task):
+        by_agent[row["agent"]].append(row)
+    lines = [
+        f"| contestant | seeds on target | one-shot test top-1 [{CONFIDENCE:.0%} CI] | "
+        "normalised score (mean) | pairs (mean) |",
+        "|---|---|---|---|---|",
+    ]
+    order = sorted(by_agent, key=lambda a: -np.mean([float(r["test_acc"]) for r in by_agent[a]]))
+    for agent in order:
+        runs = by_agent[agent]
+        matched = sum(r["matched"] == "True" for r in runs)
+        pairs = max(int(float(r["pairs"])) for r in runs)
+        flag = f" **over budget** (needed up to {pairs:,})" if pairs > task.pairs else ""
+        score = f"{np.mean(scores[agent]):.3f}" if agent in scores else "-"
+        lines.append(
+            f"| {agent} | {matched}/{len(runs)} | "
+            f"{mean_interval([float(r['test_acc']) for r in runs])} | {score} | "
+            f"{int(np.mean([float(r['pairs']) for r in runs])):,}{flag} |"
+        )
+    return lines
+
+
+def finetune_lines(rows: Rows, task: SuiteTask) -> list[str]:
+    """One task's fine-tune track: each contestant's drop from the baseline's test top-1
+    (points, mean over seeds with its t interval) at each length."""
+    lengths = sorted({int(r["epochs"]) for r in task_rows(rows, task)})
+    table: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in task_rows(rows, task):
+        drop = (task.baseline_test or 0.0) - float(row["test_acc"])
+        table[row["agent"]][int(row["epochs"])].append(drop)
+    heads = " | ".join(f"{n} epoch(s): drop [{CONFIDENCE:.0%} CI], seeds" for n in lengths)
+    lines = [f"| contestant | {heads} |", "|---|" + "---|" * len(lengths)]
+
+    def key(agent: str) -> tuple[int, float]:
+        longest = max(table[agent])
+        return -longest, float(np.mean(table[agent][longest]))
+
+    for agent in sorted(table, key=key):
+        cells = " | ".join(
+            f"{mean_interval(table[agent][n])}, {len(table[agent][n])}"
+            if n in table[agent]
+            else "-"
+            for n in lengths
+        )
+        lines.append(f"| {agent} | {cells} |")
+    return lines
+
+
+def render_suite(
+    tasks: Sequence[SuiteTask], search: Rows, finetune: Rows, out: Path, sources: Sequence[str]
+) -> list[Path]:
+    """``suite.md`` and ``suite-profiles.png`` in ``out``; returns the files written."""
+    per_task = {t.id: normalised_scores(search, t) for t in tasks}
+    per_task = {t: s for t, s in per_task.items() if s}
+    lines = [
+        "# Suite leaderboard",
+        "",
+        f"Rendered by `python benchmarks/report.py --suite` from {', '.join(sources)}; the",
+        "grid runs with `python benchmarks/suite.py` (the protocol: `benchmarks/README.md`).",
+        "",
+        "| | task | network | data | budget | search pairs | baseline val / test |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for i, task in enumerate(tasks):
+        base = (
+            f"{100 * task.baseline_val:.2f} / {100 * task.baseline_test:.2f}"
+            if task.baseline_val is not None and task.baseline_test is not None
+            else "-"
+        )
+        lines.append(
+            f"| T{i + 1} | `{task.id}` | {task.model} | {task.dataset} | "
+            f"{task.target:g} of {task.resource} | {task.pairs:,} | {base} |"
+        )
+    written = []
+    if per_task:
+        picture = plot_profiles(per_task, out / "suite-profiles.png")
+        written.append(picture)
+        lines += ["", "## Search track over the suite", "", __doc__.split("\n\n")[1], ""]
+        lines += suite_score_lines({t.id: per_task[t.id] for t in tasks if t.id in per_task})
+        lines += ["", f"![performance profiles]({picture.name})", ""]
+    for i, task in enumerate(tasks):
+        if task_rows(search, task):
+            lines += [f"## T{i + 1} search track: `{task.id}`", ""]
+            lines += [*task_lines(search, task, per_task.get(task.id, {})), ""]
+        if task_rows(finetune, task):
+            lines += [f"## T{i + 1} fine-tune track: drop from the baseline (points)", ""]
+            lines += [*finetune_lines(finetune, task), ""]
+    commits = sorted({r["commit"][:7] for r in [*search, *finetune]})
+    lines += [f"Rows from commit {', '.join(commits)}.", ""]
+    return [write_text_atomic(out / "suite.md", "\n".join(lines)), *written]
+
+
+def render_suite_from(results: Path, out: Path) -> list[Path]:
+    """The suite page from the CSVs in ``results`` (those missing count as empty)."""
+    search = [r for name in SEARCH_CSVS for r in open_search_tables(results / name)[0].rows()]
+    finetune = [
+        r
+        for name in FINETUNE_CSVS
+        for r in ResultsCSV(results / name, FINETUNE_COLUMNS, (*CELL_KEY, "epochs")).rows()
+        if r["agent"] != JOINT  # its own kept fraction: not at the task's budget
+    ]
+    if not search:
+        raise ValueError(f"no search rows in {results}: run benchmarks/suite.py first")
+    sources = [f"`{n}`" for n in (*SEARCH_CSVS, *FINETUNE_CSVS) if (results / n).is_file()]
+    return render_suite(SUITE, search, finetune, out, sources)

@@ -1,0 +1,193 @@
+"""The task suite: embedded data, shipped weights (sha256 and recorded accuracy), registered
+ids that build offline, refusals in one line, and the suite's leaderboard arithmetic."""
+
+import hashlib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import decore_env  # noqa: F401  (registers the ids)
+from agents.bench.suite import full_schedule_agents, suite_cells, tier_tasks
+from agents.bench.suite_report import normalised_scores, render_suite_from, task_lines
+from agents.bench.sweep import SweepError
+from decore_env.data import embedded
+from decore_env.data.sets import load_dataset
+from decore_env.suite import SUITE, shipped_baselines, suite_task
+from decore_env.task import weights
+from decore_env.training.metrics import split_accuracy
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU_TIER = [t for t in SUITE if t.tier == "cpu"]
+SLOW_SETS = ("embedded_cifar10",)
+"""Data sets whose tasks take seconds to build (ResNet-20 on 13,000 colour images)."""
+
+
+def _maybe_slow(dataset: str):
+    return pytest.mark.slow if dataset in SLOW_SETS else ()
+
+
+@pytest.mark.parametrize(
+    ("model", "dataset"),
+    [pytest.param(m, d, marks=_maybe_slow(d)) for m, d in shipped_baselines()],
+)
+def test_each_shipped_baseline_is_the_recorded_file_with_its_recorded_accuracy(model, dataset):
+    """Every machine gets the same task: the file's sha256 is the one in the code, it loads
+    tensor-only, and its val accuracy is the suite's and holds on this machine."""
+    path = weights.shipped_weights(model, dataset)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == weights.SHIPPED_WEIGHTS[model, dataset]
+    checkpoint = torch.load(path, weights_only=True)
+    assert checkpoint["command"].startswith(weights.REBUILD_WEIGHTS)
+    for task in (t for t in CPU_TIER if (t.model, t.dataset) == (model, dataset)):
+        assert checkpoint["val_accuracy"] == pytest.approx(task.baseline_val, abs=5e-5)
+        assert checkpoint["accuracy"] == pytest.approx(task.baseline_test, abs=5e-5)
+    env = gym.make(next(t.id for t in CPU_TIER if (t.model, t.dataset) == (model, dataset)))
+    net = env.unwrapped.network
+    splits = load_dataset(dataset)
+    measured = split_accuracy(net, splits, "val")
+    assert abs(measured - checkpoint["val_accuracy"]) <= 2 / len(splits.val_y)  # rounding only
+
+
+@pytest.mark.parametrize("task", [pytest.param(t, marks=_maybe_slow(t.dataset)) for t in CPU_TIER])
+def test_each_cpu_suite_id_builds_offline_on_an_empty_cache(task, tmp_path, monkeypatch):
+    monkeypatch.setenv("DECORE_CACHE", str(tmp_path))
+    weights.embedded_data.cache_clear()
+    start = time.perf_counter()
+    env = gym.make(task.id)
+    env.reset(seed=0)
+    seconds = time.perf_counter() - start
+    base = env.unwrapped
+    assert (base.task.spec.model, base.task.spec.dataset) == (task.model, task.dataset)
+    assert getattr(base.task.spec, f"target_{task.resource}") == task.target
+    assert seconds < 60, f"{task.id} took {seconds:.0f} s to build"
+    weights.embedded_data.cache_clear()
+
+
+def test_embedded_sets_are_class_balanced_with_a_held_out_val_split():
+    fashion = load_dataset("embedded_fashion_mnist")
+    assert fashion.input_shape == (1, 28, 28)
+    assert (len(fashion.train_y), len(fashion.val_y), len(fashion.test_y)) == (8000, 2000, 2000)
+    assert torch.bincount(fashion.test_y).tolist() == [200] * 10
+    assert torch.bincount(torch.cat([fashion.train_y, fashion.val_y])).tolist() == [1000] * 10
+
+
+@pytest.mark.slow
+def test_the_cifar_subset_is_decoded_once_into_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DECORE_CACHE", str(tmp_path))
+    first = load_dataset("embedded_cifar10")
+    (cached,) = (tmp_path / "data").iterdir()
+    assert first.input_shape == (3, 32, 32) and len(first.test_y) == 3000
+    monkeypatch.setattr("torchvision.io.decode_jpeg", None)  # a second load must not decode
+    second = load_dataset("embedded_cifar10")
+    assert torch.equal(first.train_x, second.train_x) and cached.is_file()
+
+
+def test_a_missing_or_mismatched_shipped_file_names_itself_and_the_rebuild_command(monkeypatch):
+    monkeypatch.setattr(weights, "weights_file", lambda model, dataset: "lenet5-embedded.pt")
+    with pytest.raises(weights.MissingWeightsError) as info:
+        weights.load_shipped(decore_env.create("resnet20"), "resnet20", "embedded_cifar10")
+    message = str(info.value)
+    assert "\n" not in message
+    assert "lenet5-embedded.pt do not fit resnet20" in message
+    assert "python scripts/train_default_weights.py resnet20-embedded_cifar10" in message
+    monkeypatch.setattr(weights, "weights_file", lambda model, dataset: "nothing-here.pt")
+    with pytest.raises(weights.MissingWeightsError, match="nothing-here.pt of lenet5 on embedded"):
+        weights.shipped_weights("lenet5", "embedded")
+
+
+def test_unknown_task_ids_list_the_suite():
+    with pytest.raises(ValueError, match="unknown suite task 'Nope'; the suite: DecoreSuite-"):
+        suite_task("Nope")
+    with pytest.raises(SweepError, match="unknown cpu-tier tasks \\['Nope'\\]"):
+        tier_tasks("cpu", ["Nope"])
+
+
+def test_the_gpu_tier_is_refused_in_one_line_without_a_gpu(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    csv = tmp_path / "s.csv"
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "suite.py"), "--tier", "gpu", "--csv", str(csv)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip() == (
+        "error: --tier gpu needs a CUDA GPU and none is visible here; nothing ran"
+    )
+    assert not csv.exists()
+
+
+def test_decore_tasks_lists_the_suite_with_its_baselines():
+    out = subprocess.run(
+        [sys.executable, "-m", "agents.run.cli", "tasks"], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    for task in SUITE:
+        assert task.id in out.stdout
+    assert "85.60 / 84.55" in out.stdout
+
+
+def test_suite_cells_take_each_tasks_seeds_and_the_full_schedule_goes_to_the_best_on_val():
+    cifar = suite_task("DecoreSuite-ResNet20-CIFAR10-MACs25-v0")
+    cells = suite_cells([cifar], ["ppo", "greedy"])
+    assert {c.seed for c in cells} == set(range(5)) and len(cells) == 10
+    assert {(c.task, c.target, c.resource) for c in cells} == {("resnet20-cifar10", 0.25, "macs")}
+    rows = [
+        {"agent": agent, "val_acc": str(val)}
+        for agent, val in [("a", 0.5), ("b", 0.9), ("c", 0.7), ("d", 0.8), ("uniform", 0.99)]
+    ]  # "uniform" is in the full schedule anyway: it takes no place of the best three
+    assert full_schedule_agents(rows) == {"b", "d", "c", "uniform", "l1_global"}
+
+
+def _row(agent: str, seed: int, acc: float, pairs: int = 100) -> dict[str, str]:
+    return {
+        "task": "lenet5-fashion",
+        "agent": agent,
+        "seed": str(seed),
+        "target": "0.1",
+        "resource": "params",
+        "test_acc": str(acc),
+        "matched": "True",
+        "pairs": str(pairs),
+    }
+
+
+def test_the_normalised_score_is_zero_at_the_random_mask_and_one_at_the_baseline():
+    task = suite_task("DecoreSuite-LeNet5-Fashion-Params10-v0")
+    rows = [_row("random", 0, 0.2), _row("random", 1, 0.4), _row("x", 0, task.baseline_test)]
+    rows += [_row("y", 0, 0.3)]
+    scores = normalised_scores(rows, task)
+    span = task.baseline_test - 0.3  # the random reference's mean is 0.3
+    assert scores["random"] == pytest.approx([-0.1 / span, 0.1 / span])
+    assert np.mean(scores["random"]) == pytest.approx(0)
+    assert scores["x"] == pytest.approx([1.0]) and scores["y"] == pytest.approx([0.0])
+    assert normalised_scores([_row("x", 0, 0.5)], task) == {}  # no random reference: no zero
+
+
+def test_a_contestant_over_the_pair_budget_is_flagged_not_dropped():
+    task = suite_task("DecoreSuite-LeNet5-Fashion-Params10-v0")
+    rows = [_row("greedy", 0, 0.7, task.pairs + 256), _row("random", 0, 0.2)]
+    lines = task_lines(rows, task, normalised_scores(rows, task))
+    (greedy,) = [line for line in lines if line.startswith("| greedy")]
+    assert f"**over budget** (needed up to {task.pairs + 256:,})" in greedy
+
+
+def test_the_committed_suite_page_regenerates_byte_for_byte(tmp_path):
+    results = ROOT / "benchmarks" / "results"
+    if not (results / "suite.md").is_file():
+        pytest.skip("no suite page committed yet")
+    render_suite_from(results, tmp_path)
+    assert (tmp_path / "suite.md").read_text() == (results / "suite.md").read_text()
+
+
+def test_the_embedded_files_are_the_ones_the_package_names():
+    assets = ROOT / "decore_env" / "assets"
+    for name in embedded.EMBEDDED_FILES.values():
+        licence = f"LICENSE-{Path(name).stem.replace('_', '-')}.txt"
+        assert (assets / name).is_file() and (assets / licence).is_file()
