@@ -112,11 +112,10 @@ def test_every_contestant_lands_on_target_and_a_rerun_runs_nothing(tmp_path, gat
 
 
 def test_the_fine_tune_track_prunes_each_searched_architecture_and_ranks_both_tracks(
-    tmp_path, gates, monkeypatch
+    tmp_path, gates
 ):
     from agents.bench import finetune
 
-    monkeypatch.setattr(finetune, "FINETUNE_EPOCHS", (1,))
     cells = [Cell("embedded", a, s, 0.1) for a in ("l1_global", "random") for s in (0, 1)]
     search = tmp_path / "search.csv"
     args = ({"embedded": TINY}, {"embedded": default_weights()}, search, "cmd", False)
@@ -124,18 +123,23 @@ def test_the_fine_tune_track_prunes_each_searched_architecture_and_ranks_both_tr
     with search.open() as f:
         rows = list(csv.DictReader(f))
     table = tmp_path / "tuned.csv"
-    ran = finetune.run_finetune_grid(rows, [0, 1], TINY, default_weights(), table, "cmd", False)
-    assert ran == 4
-    assert finetune.run_finetune_grid(rows, [0, 1], TINY, default_weights(), table, "c", False) == 0
+    lengths = {1: None, 2: {"l1_global"}}  # the longer length for one contestant only
+    grid = (rows, [0, 1], TINY, default_weights(), table, "cmd", False)
+    assert finetune.run_finetune_grid(*grid, lengths=lengths) == 6
+    assert finetune.run_finetune_grid(*grid, lengths=lengths) == 0
     with table.open() as f:
         tuned = list(csv.DictReader(f))
-    for row, searched in zip(tuned, rows, strict=True):
-        params, _ = gates.cost(mask_from_hex(searched["mask"], gates.n_agents)[None])
+    assert {r["agent"] for r in tuned if r["epochs"] == "2"} == {"l1_global"}
+    searched = {(r["agent"], r["seed"]): r for r in rows}
+    for row in tuned:
+        mask = searched[row["agent"], row["seed"]]["mask"]
+        params, _ = gates.cost(mask_from_hex(mask, gates.n_agents)[None])
         assert int(row["params"]) == round(float(params[0]))  # the searched architecture
         assert float(row["test_acc"]) > float(row["search_test_acc"])  # an epoch repairs it
-    (key,) = finetune.rank_correlations(tuned)
+    one_epoch = [r for r in tuned if r["epochs"] == "1"]
+    (key,) = finetune.rank_correlations(one_epoch)
     assert key == ("0.1", 1)
-    assert finetune.render_finetune_track(tuned, tmp_path / "tuned.md").is_file()
+    assert finetune.render_finetune_track(one_epoch, tmp_path / "tuned.md").is_file()
 
 
 @pytest.mark.slow

@@ -5,8 +5,9 @@ default task's shipped baseline, frozen (no weight changes during the search), t
 pair budget (policy epochs x steps per epoch x pairs per step), and a final architecture put
 on the target by one rule for every contestant (:func:`agents.references.targets.project`):
 on target within 2% it passes unchanged, otherwise the agent's own keep scores decide. The
-metric is the one-shot top-1 of the pruned baseline, without any weight update, on test (read
-once, at the end); along the search the val one-shot accuracy of the agent's current
+metric is the one-shot top-1 of the pruned baseline, without any weight update (its BatchNorm
+statistics re-estimated on training images under the mask, EagleEye's adaptive BN: a no-op on
+a network without BatchNorm such as LeNet-5), on test (read once, at the end); along the search the val one-shot accuracy of the agent's current
 projected architecture gives the anytime curve (``CURVE_POINTS`` points) and its mean.
 Contestants that search in one call (the references, td3_layerwise) have one point: the end.
 """
@@ -136,9 +137,9 @@ def run_search_cell(
             continue  # this chunk was shorter than a rollout: no new point
         projected = _projected(agent, env, cell)
         kept = kept_fraction(base.gates, projected.mask, cell.resource)
-        val = base.evaluate(projected.mask, "val")
+        val = base.evaluate(projected.mask, "val", adapt_bn=True)
         curve.append(cell.key() | {"pairs": agent.num_timesteps, "val_acc": val, "kept": kept})
-    test = base.evaluate(projected.mask, "test")
+    test = base.evaluate(projected.mask, "test", adapt_bn=True)
     env.close()
     return _row(cell, projected, curve, test, searching, command), curve
 

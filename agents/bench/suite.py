@@ -82,12 +82,14 @@ def task_checkpoint(task: SuiteTask, checkpoints: Path | None) -> Path:
 
 
 def suite_cells(tasks: Sequence[SuiteTask], agents: Sequence[str]) -> list[Cell]:
-    """Every agent on every task at the task's seeds, seed by seed (early seeds of every
-    contestant first, so a grid stopped midway still compares them on the same seeds)."""
+    """Every agent on every task at the task's seeds, seed by seed across the tasks (a grid
+    stopped midway still compares every contestant on every task on the same seeds)."""
+    most = max((len(search_seeds(t)) for t in tasks), default=0)
     return [
         Cell(task.track_task, agent, seed, task.target, task.resource)
+        for seed in range(most)
         for task in tasks
-        for seed in search_seeds(task)
+        if seed in search_seeds(task)
         for agent in agents
     ]
 

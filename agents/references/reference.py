@@ -41,7 +41,7 @@ from torch import Tensor
 from agents.mask_agent import MaskAgent
 from agents.names import REFERENCES, SEARCHING
 from agents.native.reinforce import native_vector_env
-from agents.references.targets import check_met, drop_until, kept_fraction
+from agents.references.targets import TOLERANCE, check_met, drop_until, kept_fraction
 from decore_env.channels.gates import ChannelGates
 from decore_env.channels.importance import rank_in_group
 from decore_env.common.seeds import derive_seed
@@ -208,6 +208,8 @@ class Reference(MaskAgent):
         per_candidate = self.images_per_mask // self.samples_per_mask
         round_pairs = self._slots(len(gates.sizes), per_candidate) * self.samples_per_mask
         while (kept := kept_fraction(gates, mask, self.resource)) > self.target:
+            if spent + round_pairs > budget and kept <= self.target * (1 + TOLERANCE):
+                break  # on target within the tolerance, and no pairs left for another round
             rounds_left = max(1, (budget - spent) // round_pairs)
             goal = max(self.target, kept - (kept - self.target) / rounds_left)
             candidates = []
