@@ -7,8 +7,9 @@ on the target by one rule for every contestant (:func:`agents.references.targets
 on target within 2% it passes unchanged, otherwise the agent's own keep scores decide. The
 metric is the one-shot top-1 of the pruned baseline, without any weight update (its BatchNorm
 statistics re-estimated on training images under the mask, EagleEye's adaptive BN: a no-op on
-a network without BatchNorm such as LeNet-5), on test (read once, at the end); along the search the val one-shot accuracy of the agent's current
-projected architecture gives the anytime curve (``CURVE_POINTS`` points) and its mean.
+a network without BatchNorm such as LeNet-5), on test (read once, at the end); along the
+search the val one-shot accuracy of the agent's current projected architecture gives the
+anytime curve (``CURVE_POINTS`` points) and its mean.
 Contestants that search in one call (the references, td3_layerwise) have one point: the end.
 """
 
