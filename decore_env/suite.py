@@ -133,8 +133,7 @@ SUITE: tuple[SuiteTask, ...] = (
         finetune_epochs=40,
         finetune_lr=0.01,
         tier="gpu",
-        summary="VGG16-BN on CIFAR-10 at DECORE-200's MACs (110.51M of 313.73M); needs "
-        "checkpoint=",
+        summary="VGG16-BN on CIFAR-10 at DECORE-200's MACs (110.51M of 313.73M); needs checkpoint=",
     ),
     SuiteTask(
         "DecoreSuite-ResNet56-CIFAR10-MACs50-v0",
@@ -148,8 +147,7 @@ SUITE: tuple[SuiteTask, ...] = (
         finetune_epochs=40,
         finetune_lr=0.01,
         tier="gpu",
-        summary="ResNet-56 on CIFAR-10 at DECORE-200's MACs (62.93M of 125.49M); needs "
-        "checkpoint=",
+        summary="ResNet-56 on CIFAR-10 at DECORE-200's MACs (62.93M of 125.49M); needs checkpoint=",
     ),
     SuiteTask(
         "DecoreSuite-ResNet50-ImageNet-MACs58-v0",
