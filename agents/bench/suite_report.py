@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from agents.bench.cells import CELL_KEY
@@ -104,7 +105,7 @@ def plot_profiles(per_task: Mapping[str, Mapping[str, list[float]]], path: Path)
         runs = np.concatenate([s[agent] for s in per_task.values() if agent in s])
         fractions = [(runs > tau).mean() for tau in PROFILE_TAUS]
         style = ":" if agent in REFERENCES else "-"
-        ax.plot(PROFILE_TAUS, fractions, style, color=f"C{i % 10}", label=agent)
+        ax.plot(PROFILE_TAUS, fractions, style, color=colormaps["tab20"](i % 20), label=agent)
     ax.set_xlabel("normalised score tau (0: random mask at the budget, 1: the baseline)")
     ax.set_ylabel("fraction of runs with score > tau")
     ax.set_title("Search track over the suite: performance profiles")
