@@ -26,12 +26,13 @@ from agents.bench.finetune import run_finetune_grid
 from agents.bench.search import SEARCH_TASK, TRACK_AGENTS, open_search_tables, run_search_grid
 from agents.bench.suite import (
     FINETUNE_SEEDS,
-    full_schedule_agents,
+    finetune_lengths,
     suite_cells,
     task_checkpoint,
     task_config,
     tier_tasks,
 )
+from agents.bench.suite_report import task_rows
 from agents.bench.sweep import CONTESTANTS, SweepError
 from agents.run.summary import command_line
 from decore_env.common.disk import DiskFullError
@@ -49,6 +50,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--agents", nargs="+", default=list(TRACK_AGENTS))
     parser.add_argument("--checkpoints", type=Path, help="GPU tier: folder of <task>.pt")
     parser.add_argument("--csv", type=Path, help="default: results/suite-<track>.csv")
+    parser.add_argument(
+        "--search-csv", type=Path, default=RESULTS / "suite-search.csv", help="--track finetune"
+    )
     parser.add_argument("--ray", action="store_true", help="cells as Ray tasks, one per core")
     parser.add_argument("--threads", type=int, default=1, help="torch threads without --ray")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
@@ -71,16 +75,15 @@ def run(args: argparse.Namespace, command: str) -> int:
         return run_search_grid(
             cells, configs, checkpoints, args.csv, command, args.progress, args.ray
         )
-    search_rows = open_search_tables(RESULTS / "suite-search.csv")[0].rows()
+    search_rows = open_search_tables(args.search_csv)[0].rows()
     ran = 0
     for task in tasks:
-        rows = [
-            r
-            for r in search_rows
-            if r["task"] == task.track_task and float(r["target"]) == task.target
-        ]
+        rows = task_rows(search_rows, task)
         if not rows:
             raise SweepError(f"no search-track rows of {task.id}: run --track search first")
+        lengths = finetune_lengths(task, rows, args.agents)
+        if task.finetune_epochs not in lengths:
+            print(f"{task.id}: search rows incomplete, so 1 epoch only for now")
         ran += run_finetune_grid(
             rows,
             range(FINETUNE_SEEDS),
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             args.csv,
             command,
             args.progress,
-            lengths={1: None, task.finetune_epochs: full_schedule_agents(rows)},
+            lengths=lengths,
             use_ray=args.ray,
         )
     return ran

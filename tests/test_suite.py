@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import decore_env  # noqa: F401  (registers the ids)
-from agents.bench.suite import full_schedule_agents, suite_cells, tier_tasks
+from agents.bench.suite import finetune_lengths, full_schedule_agents, suite_cells, tier_tasks
 from agents.bench.suite_report import normalised_scores, render_suite_from, task_lines
 from agents.bench.sweep import SweepError
 from decore_env.data import embedded
@@ -141,6 +141,19 @@ def test_suite_cells_take_each_tasks_seeds_and_the_full_schedule_goes_to_the_bes
         for agent, val in [("a", 0.5), ("b", 0.9), ("c", 0.7), ("d", 0.8), ("uniform", 0.99)]
     ]  # "uniform" is in the full schedule anyway: it takes no place of the best three
     assert full_schedule_agents(rows) == {"b", "d", "c", "uniform", "l1_global"}
+
+
+def test_the_full_schedule_waits_for_the_whole_search_of_its_task():
+    cifar = suite_task("DecoreSuite-ResNet20-CIFAR10-MACs50-v0")
+    agents = ["ppo", "greedy", "uniform"]
+    rows = [
+        {"agent": a, "seed": str(s), "val_acc": str(v)}
+        for s in range(5)
+        for a, v in zip(agents, (0.3, 0.4, 0.1), strict=True)
+    ]
+    assert finetune_lengths(cifar, rows[:-1], agents) == {1: None}  # one cell short
+    plan = finetune_lengths(cifar, rows, agents)
+    assert plan == {1: None, cifar.finetune_epochs: {"ppo", "greedy", "uniform", "l1_global"}}
 
 
 def _row(agent: str, seed: int, acc: float, pairs: int = 100) -> dict[str, str]:

@@ -109,3 +109,17 @@ def full_schedule_agents(search_rows: Sequence[Mapping[str, str]]) -> set[str]:
             val[row["agent"]].append(float(row["val_acc"]))
     best = sorted(val, key=lambda a: -np.mean(val[a]))[:FULL_SCHEDULE_BEST]
     return {*best, *FULL_SCHEDULE_REFERENCES}
+
+
+def finetune_lengths(
+    task: SuiteTask, rows: Sequence[Mapping[str, str]], agents: Sequence[str]
+) -> dict[int, set[str] | None]:
+    """The fine-tune track's plan on ``task`` from its search ``rows``: one epoch for every
+    contestant on target; the full schedule for :func:`full_schedule_agents` once every
+    contestant of ``agents`` has its search rows at every seed (before, the best three on val
+    could still change)."""
+    lengths: dict[int, set[str] | None] = {1: None}
+    have = {(r["agent"], int(r["seed"])) for r in rows}
+    if all((c.agent, c.seed) in have for c in suite_cells([task], agents)):
+        lengths[task.finetune_epochs] = full_schedule_agents(rows)
+    return lengths
