@@ -67,13 +67,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace, command: str) -> int:
     """The track's cells that have no row yet; returns how many ran."""
     tasks = [t for t in tier_tasks(args.tier, args.tasks) if t.track_task != SEARCH_TASK]
+    if not tasks:
+        raise SweepError(
+            "the LeNet-5 / MNIST tasks' rows are the search track's: run "
+            "benchmarks/search_track.py and benchmarks/finetune_track.py for them"
+        )
     device = "cuda" if args.tier == "gpu" else "cpu"
     configs = {t.track_task: task_config(t, device) for t in tasks}
     checkpoints = {t.track_task: task_checkpoint(t, args.checkpoints) for t in tasks}
     if args.track == "search":
         cells = suite_cells(tasks, args.agents)
+        gpus = 1.0 if args.tier == "gpu" else 0.0  # one GPU per cell on a Ray cluster
         return run_search_grid(
-            cells, configs, checkpoints, args.csv, command, args.progress, args.ray
+            cells, configs, checkpoints, args.csv, command, args.progress, args.ray, gpus
         )
     search_rows = open_search_tables(args.search_csv)[0].rows()
     ran = 0

@@ -108,9 +108,10 @@ def test_greedy_counts_its_pairs_and_refuses_a_budget_too_small(env):
     assert abs(kept_fraction(env.unwrapped.gates, overrun.mask, "params") / 0.3 - 1) <= TOLERANCE
 
 
-def test_greedy_takes_larger_steps_to_finish_within_a_small_budget(env):
+def test_greedy_takes_larger_steps_to_finish_within_a_small_budget():
     """Rounds of 5% need more than ten rounds to reach 0.1 (each round removes from one group
     only): with ten rounds' pairs each round removes more, and the target is met."""
+    env = PairCounter(agent_env(N_ENVS, samples_per_mask=SAMPLES))  # its own: fixed images
     few_rounds = 10 * STEP_PAIRS  # four groups x 16 images = one step a round
     plain = Reference("greedy", env, 0.1, images_per_mask=IMAGES).learn(BUDGET)
     assert plain.num_timesteps > few_rounds

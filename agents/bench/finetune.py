@@ -27,7 +27,7 @@ from agents.bench.results import ResultsCSV
 from agents.bench.search import mask_from_hex
 from agents.bench.search_report import mean_interval, paired_lines
 from agents.bench.stats import CONFIDENCE
-from agents.bench.sweep import PAPER_AGENT, ray_remote, ray_results
+from agents.bench.sweep import PAPER_AGENT, CellsFailed, each_outcome
 from agents.run.config import CompressConfig
 from agents.run.folders import RunLocked
 from agents.run.pipeline import TRAIN_BATCH_SIZE, compress
@@ -154,12 +154,14 @@ def run_finetune_grid(
     csv: Path,
     command: str,
     progress: bool = True,
-    lengths: Mapping[int, Collection[str] | None] = dict.fromkeys(FINETUNE_EPOCHS),
+    lengths: Mapping[int, Collection[str] | None] | None = None,
     use_ray: bool = False,
 ) -> int:
     """Fine-tune every on-target search row of ``seeds`` at every length that has no row in
     ``csv`` yet; returns how many cells ran. ``lengths``: epochs -> the contestants fine-tuned
-    that long (None: all). ``use_ray``: cells as Ray tasks of one CPU each."""
+    that long (None: all; default: every contestant at each FINETUNE_EPOCHS). ``use_ray``:
+    cells as Ray tasks of one CPU each."""
+    lengths = dict.fromkeys(FINETUNE_EPOCHS) if lengths is None else lengths
     table = ResultsCSV(csv, FINETUNE_COLUMNS, (*CELL_KEY, "epochs"))
     done = table.done()
     todo = [
@@ -171,17 +173,18 @@ def run_finetune_grid(
         and table.key_of({**row, "epochs": epochs}) not in done
     ]
     calls = {i: (row, epochs, task, checkpoint, command) for i, (row, epochs) in enumerate(todo)}
-    if use_ray:
-        outcomes = ray_results(ray_remote(finetune_cell, None, 0.0), calls)
-    else:
-        outcomes = ((i, lambda args=args: finetune_cell(*args)) for i, args in calls.items())
-    ran = 0
-    for i, outcome in tqdm(outcomes, total=len(calls), desc="fine-tune cells", unit="cell",
-                           disable=not progress):  # fmt: skip
+    ran, failed = 0, []
+    for i, outcome in tqdm(each_outcome(finetune_cell, calls, use_ray), total=len(calls),
+                           desc="fine-tune cells", unit="cell", disable=not progress):  # fmt: skip
         row, epochs = todo[i]
         if table.key_of({**row, "epochs": epochs}) in table.done():  # run by another process
             continue
-        ran += table.append(outcome())
+        try:
+            ran += table.append(outcome())
+        except ValueError as exc:  # one cell that cannot run does not stop the others
+            failed.append(f"{row['agent']} seed {row['seed']}, {epochs} epochs: {exc}")
+    if failed:
+        raise CellsFailed(failed, len(todo))
     return ran
 
 

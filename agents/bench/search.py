@@ -1,15 +1,16 @@
 """The search track: contestants compared as searchers of a keep mask.
 
 Every cell meets the same task through the env the pipeline builds (:func:`policy_env`): the
-default task's shipped baseline, frozen (no weight changes during the search), the task's
-pair budget (policy epochs x steps per epoch x pairs per step), and a final architecture put
-on the target by one rule for every contestant (:func:`agents.references.targets.project`):
-on target within 2% it passes unchanged, otherwise the agent's own keep scores decide. The
-metric is the one-shot top-1 of the pruned baseline, without any weight update (its BatchNorm
-statistics re-estimated on training images under the mask, EagleEye's adaptive BN: a no-op on
-a network without BatchNorm such as LeNet-5), on test (read once, at the end); along the
-search the val one-shot accuracy of the agent's current projected architecture gives the
-anytime curve (``CURVE_POINTS`` points) and its mean.
+task's shipped baseline (the default task's or a suite task's), frozen (no weight changes
+during the search), the task's pair budget (policy epochs x steps per epoch x pairs per
+step), and a final architecture put on the target by one rule for every contestant
+(:func:`agents.references.targets.project`): on target within 2% it passes unchanged,
+otherwise the agent's own keep scores decide. The metric is the one-shot top-1 of the pruned
+baseline, without any weight update (its BatchNorm statistics re-estimated on training
+images under the mask, EagleEye's adaptive BN: a no-op on a network without BatchNorm such
+as LeNet-5), on test (read once, at the end); along the search the val one-shot accuracy of
+the agent's current projected architecture gives the anytime curve (``CURVE_POINTS``
+points) and its mean.
 Contestants that search in one call (the references, td3_layerwise) have one point: the end.
 """
 
@@ -26,7 +27,14 @@ from tqdm import tqdm
 
 from agents.bench.cells import CELL_KEY, Cell, with_cell
 from agents.bench.results import ResultsCSV
-from agents.bench.sweep import CONTESTANTS, MEAN_REWARD, SweepError, grid, ray_remote, ray_results
+from agents.bench.sweep import (
+    CONTESTANTS,
+    MEAN_REWARD,
+    CellsFailed,
+    SweepError,
+    each_outcome,
+    grid,
+)
 from agents.bench.tuning import tuned
 from agents.names import LAYERWISE_AGENTS, REFERENCES
 from agents.references.reference import Reference
@@ -212,11 +220,14 @@ def run_search_grid(
     command: str,
     progress: bool = True,
     use_ray: bool = False,
+    gpus_per_cell: float = 0.0,
 ) -> int:
     """Run the cells with no row in ``csv`` yet (every setting checked first; a cell another
     process finished meanwhile is skipped, so two processes can share a grid); returns how
-    many ran. ``checkpoints``: the frozen baseline of each task. ``use_ray``: cells as Ray
-    tasks of one CPU each on a local Ray (rows written here, as they finish)."""
+    many ran; cells that cannot run are raised together at the end (:class:`CellsFailed`).
+    ``checkpoints``: the frozen baseline of each task. ``use_ray``: cells as Ray tasks of one
+    CPU (and ``gpus_per_cell`` GPUs) each on a local Ray (rows written here, as they
+    finish)."""
     table, curves = open_search_tables(csv)
     done = table.done()
     todo = [c for c in dict.fromkeys(cells) if table.key_of(c.key()) not in done]
@@ -225,19 +236,22 @@ def run_search_grid(
             raise SweepError(f"no settings or baseline for task {cell.task!r}")
         search_config(tasks[cell.task], cell, checkpoints[cell.task])
     calls = {c: (c, tasks[c.task], checkpoints[c.task], command) for c in todo}
-    if use_ray:
-        outcomes = ray_results(ray_remote(run_search_cell, None, 0.0), calls)
-    else:
-        outcomes = ((c, lambda args=args: run_search_cell(*args)) for c, args in calls.items())
-    ran = 0
+    outcomes = each_outcome(run_search_cell, calls, use_ray, gpus_per_cell)
+    ran, failed = 0, []
     for cell, outcome in tqdm(outcomes, total=len(todo), desc="search cells", unit="cell",
                               disable=not progress):  # fmt: skip
         if table.key_of(cell.key()) in table.done():  # another process ran it meanwhile
             continue
-        row, curve = outcome()
+        try:
+            row, curve = outcome()
+        except ValueError as exc:  # one cell that cannot run does not stop the others
+            failed.append(f"{cell.name}: {exc}")
+            continue
         for point in curve:  # the curve first: a row means the cell is complete
             curves.append(point)
         ran += table.append(row)
+    if failed:
+        raise CellsFailed(failed, len(todo))
     return ran
 
 

@@ -94,18 +94,13 @@ def suite_cells(tasks: Sequence[SuiteTask], agents: Sequence[str]) -> list[Cell]
     ]
 
 
-def by_track_task(tasks: Sequence[SuiteTask]) -> dict[tuple[str, str, str], SuiteTask]:
-    """Each task under the key its rows carry: (task, target, resource) as the CSVs write
-    them."""
-    return {(t.track_task, str(t.target), t.resource): t for t in tasks}
-
-
 def full_schedule_agents(search_rows: Sequence[Mapping[str, str]]) -> set[str]:
     """The contestants of the full fine-tuning schedule on one task: the references
-    uniform and l1_global and the FULL_SCHEDULE_BEST others of best mean val one-shot top-1."""
+    uniform and l1_global and the FULL_SCHEDULE_BEST others of best mean val one-shot top-1
+    (over their rows on target)."""
     val: dict[str, list[float]] = defaultdict(list)
     for row in search_rows:
-        if row["agent"] not in FULL_SCHEDULE_REFERENCES:
+        if row["agent"] not in FULL_SCHEDULE_REFERENCES and row["matched"] == "True":
             val[row["agent"]].append(float(row["val_acc"]))
     best = sorted(val, key=lambda a: -np.mean(val[a]))[:FULL_SCHEDULE_BEST]
     return {*best, *FULL_SCHEDULE_REFERENCES}

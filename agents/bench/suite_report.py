@@ -5,8 +5,9 @@ where acc is the run's one-shot test top-1, acc_baseline the shipped baseline's 
 acc_random the mean of the ``random`` reference (a random mask at the same budget) on that
 task. 0 is what a mask drawn at random reaches, 1 the unpruned network: the scale each task's
 difficulty sets, so tasks of different networks and budgets average (as Atari's
-human-normalised score does across games). Across tasks and seeds: the IQM with a stratified
-bootstrap interval (strata = tasks, as rliable), and performance profiles. The fine-tune
+human-normalised score does across games). Across tasks and seeds 0-4 of each (so every
+task weighs the same): the IQM with a stratified bootstrap interval (strata = tasks, as
+rliable), and performance profiles. The fine-tune
 track is shown as the drop from the baseline per task: after fine-tuning a random mask sits
 near the baseline, and that normalisation would divide by almost nothing.
 """
@@ -27,6 +28,7 @@ from agents.bench.results import ResultsCSV
 from agents.bench.search import open_search_tables
 from agents.bench.search_report import mean_interval
 from agents.bench.stats import CONFIDENCE, bootstrap_ci, iqm
+from agents.bench.sweep import CONTESTANTS
 from agents.names import REFERENCES
 from agents.run.plots import save_figure
 from decore_env.common.files import write_text_atomic
@@ -37,6 +39,11 @@ PROFILE_TAUS = np.linspace(-0.5, 1.1, 161)
 """Normalised scores at which the performance profiles are read."""
 RANDOM = "random"
 """The reference that sets a task's zero."""
+AGGREGATE_SEEDS = 5
+"""Seeds 0-4 of every task enter the suite score and profiles (the fewest a task has), so
+that each task weighs the same; the per-task tables use all of a task's seeds."""
+ON_POLICY = ("a2c", "ppo")
+"""Algorithms that learn in whole rollouts: they may finish one past the budget."""
 SEARCH_CSVS = ("search-track.csv", "suite-search.csv")
 """The search rows of the suite: the search track's (its LeNet-5 / MNIST tasks) and the
 suite grid's."""
@@ -55,29 +62,29 @@ def task_rows(rows: Rows, task: SuiteTask) -> list[Mapping[str, str]]:
     ]
 
 
-def normalised_scores(rows: Rows, task: SuiteTask) -> dict[str, list[float]]:
-    """Contestant -> the normalised score of each of its runs on ``task`` (none without the
+def normalised_scores(rows: Rows, task: SuiteTask) -> dict[str, dict[int, float]]:
+    """Contestant -> seed -> the normalised score of its run on ``task`` (none without the
     random reference's rows)."""
     mine = task_rows(rows, task)
     random = [float(r["test_acc"]) for r in mine if r["agent"] == RANDOM]
     if not random or task.baseline_test is None:
         return {}
     zero, span = float(np.mean(random)), task.baseline_test - float(np.mean(random))
-    scores: dict[str, list[float]] = defaultdict(list)
+    scores: dict[str, dict[int, float]] = defaultdict(dict)
     for row in mine:
-        scores[row["agent"]].append((float(row["test_acc"]) - zero) / span)
+        scores[row["agent"]][int(row["seed"])] = (float(row["test_acc"]) - zero) / span
     return dict(scores)
 
 
 def suite_score_lines(per_task: Mapping[str, Mapping[str, list[float]]]) -> list[str]:
-    """The suite table: each contestant's IQM of normalised scores over all its runs, with the
-    stratified bootstrap interval, its mean, and its mean per task."""
+    """The suite table: each contestant's IQM of normalised scores over all its runs in
+    ``per_task`` (task label -> contestant -> scores), with the stratified bootstrap interval,
+    its mean, and its mean per task."""
     tasks = list(per_task)
     agents = sorted({a for scores in per_task.values() for a in scores})
-    header = " | ".join(f"T{i + 1}" for i in range(len(tasks)))
     lines = [
         f"| contestant | tasks | runs | IQM [{CONFIDENCE:.0%} stratified bootstrap] | mean | "
-        f"{header} |",
+        f"{' | '.join(tasks)} |",
         "|---|---|---|---|---|" + "---|" * len(tasks),
     ]
     strata = {a: [per_task[t][a] for t in tasks if a in per_task[t]] for a in agents}
@@ -93,6 +100,25 @@ def suite_score_lines(per_task: Mapping[str, Mapping[str, list[float]]]) -> list
             f"{iqm(runs):.3f} [{low:.3f}, {high:.3f}] | {runs.mean():.3f} | {cells} |"
         )
     return lines
+
+
+def aggregated(
+    tasks: Sequence[SuiteTask], per_task: Mapping[str, Mapping[str, Mapping[int, float]]]
+) -> dict[str, dict[str, list[float]]]:
+    """Task label ("T1", ...) -> contestant -> its scores on seeds below AGGREGATE_SEEDS: each
+    task weighs the same in the suite score (the LeNet tasks have 10 seeds, the CIFAR ones
+    5)."""
+    out = {}
+    for i, task in enumerate(tasks):
+        scores = per_task.get(task.id, {})
+        kept = {
+            agent: [v for seed, v in sorted(by_seed.items()) if seed < AGGREGATE_SEEDS]
+            for agent, by_seed in scores.items()
+        }
+        kept = {agent: values for agent, values in kept.items() if values}
+        if kept:
+            out[f"T{i + 1}"] = kept
+    return out
 
 
 def plot_profiles(per_task: Mapping[str, Mapping[str, list[float]]], path: Path) -> Path:
@@ -113,7 +139,7 @@ def plot_profiles(per_task: Mapping[str, Mapping[str, list[float]]], path: Path)
     return save_figure(fig, path)
 
 
-def task_lines(rows: Rows, task: SuiteTask, scores: Mapping[str, list[float]]) -> list[str]:
+def task_lines(rows: Rows, task: SuiteTask, scores: Mapping[str, Mapping[int, float]]) -> list[str]:
     """One task's search-track table: seeds on target, one-shot test top-1, normalised score,
     pairs (a contestant that needed more than the budget is flagged, never dropped)."""
     by_agent: dict[str, list[Mapping[str, str]]] = defaultdict(list)
@@ -129,8 +155,12 @@ def task_lines(rows: Rows, task: SuiteTask, scores: Mapping[str, list[float]]) -
         runs = by_agent[agent]
         matched = sum(r["matched"] == "True" for r in runs)
         pairs = max(int(float(r["pairs"])) for r in runs)
-        flag = f" **over budget** (needed up to {pairs:,})" if pairs > task.pairs else ""
-        score = f"{np.mean(scores[agent]):.3f}" if agent in scores else "-"
+        flag = ""
+        if pairs > task.pairs and CONTESTANTS.get(agent, {}).get("agent") in ON_POLICY:
+            flag = f" (up to {pairs - task.pairs:,} more: its last rollout)"
+        elif pairs > task.pairs:
+            flag = f" **over budget** (needed up to {pairs:,})"
+        score = f"{np.mean(list(scores[agent].values())):.3f}" if agent in scores else "-"
         lines.append(
             f"| {agent} | {matched}/{len(runs)} | "
             f"{mean_interval([float(r['test_acc']) for r in runs])} | {score} | "
@@ -170,7 +200,7 @@ def render_suite(
 ) -> list[Path]:
     """``suite.md`` and ``suite-profiles.png`` in ``out``; returns the files written."""
     per_task = {t.id: normalised_scores(search, t) for t in tasks}
-    per_task = {t: s for t, s in per_task.items() if s}
+    suite = aggregated(tasks, per_task)
     lines = [
         "# Suite leaderboard",
         "",
@@ -191,11 +221,11 @@ def render_suite(
             f"{task.target:g} of {task.resource} | {task.pairs:,} | {base} |"
         )
     written = []
-    if per_task:
-        picture = plot_profiles(per_task, out / "suite-profiles.png")
+    if suite:
+        picture = plot_profiles(suite, out / "suite-profiles.png")
         written.append(picture)
         lines += ["", "## Search track over the suite", "", __doc__.split("\n\n")[1], ""]
-        lines += suite_score_lines({t.id: per_task[t.id] for t in tasks if t.id in per_task})
+        lines += suite_score_lines(suite)
         lines += ["", f"![performance profiles]({picture.name})", ""]
     for i, task in enumerate(tasks):
         if task_rows(search, task):

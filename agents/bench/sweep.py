@@ -290,6 +290,23 @@ def ray_remote(fn: Callable[..., Any], address: str | None, gpus_per_cell: float
     return ray.remote(num_cpus=1, num_gpus=gpus_per_cell)(fn)
 
 
+def each_outcome(
+    fn: Callable[..., Any],
+    calls: Mapping[Hashable, tuple],
+    use_ray: bool = False,
+    gpus_per_cell: float = 0.0,
+    ray_address: str | None = None,
+) -> Iterator[tuple[Any, Callable[[], Any]]]:
+    """Each key of ``calls`` (key -> arguments of ``fn``) with the call that returns its
+    result: run here, in order, when called; or, ``use_ray``, as Ray tasks (one CPU and
+    ``gpus_per_cell`` GPUs each) in the order they finish."""
+    if use_ray:
+        yield from ray_results(ray_remote(fn, ray_address, gpus_per_cell), calls)
+        return
+    for key, args in calls.items():
+        yield key, lambda args=args: fn(*args)
+
+
 def ray_results(remote: Any, calls: Mapping[Hashable, tuple]) -> Iterator[tuple[Any, Callable]]:
     """Each key of ``calls`` (key -> a Ray task's arguments) with the call that returns its
     task's result, in the order the tasks finish."""
@@ -328,7 +345,6 @@ def run_grid(
     todo = list(dict.fromkeys(pending(cells, table)))  # each cell once, in order
     for cell in todo:  # every cell's settings checked before the first runs
         cell_config(tasks[cell.task], cell, folder / "baseline.pt")
-    remote = ray_remote(run_cell, ray_address, gpus_per_cell) if use_ray else None
     bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress)
     failed: list[str] = []
     busy: list[str] = []
@@ -350,29 +366,12 @@ def run_grid(
         bar.set_postfix_str(f"{row['agent']} seed {row['seed']}: {row['final_acc']:.4f}")
 
     with bar:
-        for cell, run in _outcomes(todo, tasks, folder, command, wandb_group, remote):
+        calls = {cell: (cell, tasks[cell.task], folder, command, wandb_group) for cell in todo}
+        for cell, run in each_outcome(run_cell, calls, use_ray, gpus_per_cell, ray_address):
             record(cell, run)
     if failed:
         raise CellsFailed(failed, len(todo))
     return len(todo) - len(busy)
-
-
-def _outcomes(
-    todo: Sequence[Cell],
-    tasks: Mapping[str, CompressConfig],
-    folder: Path,
-    command: str,
-    wandb_group: str | None,
-    remote: Any,
-) -> Iterator[tuple[Cell, Callable[[], tuple[dict, list[dict]]]]]:
-    """Each cell with the call that returns its (row, curve): run here in order, or, with a
-    Ray ``remote``, as Ray tasks in the order they finish."""
-    calls = {cell: (cell, tasks[cell.task], folder, command, wandb_group) for cell in todo}
-    if remote is None:
-        for cell, args in calls.items():
-            yield cell, lambda args=args: run_cell(*args)
-        return
-    yield from ray_results(remote, calls)
 
 
 def _ray_result(ray: Any, ref: Any) -> tuple[dict, list[dict]]:

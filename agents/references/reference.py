@@ -21,7 +21,7 @@ would empty a group, or take the kept fraction below ``target * (1 - TOLERANCE)`
 - ``greedy``: from the full network, repeatedly remove the ``ceil(GREEDY_STEP * size)``
   lowest-L1 kept channels of the one group whose removal keeps the highest env accuracy,
   until the target; it uses the pairs its rounds need (at most those it is given: where its
-  rounds would not fit, each removes more, so that the target is reached in the rounds left).
+  rounds would not fit, each removes more, aiming to reach the target in the rounds left).
 
 Search references score masks only through ``env.step`` (reading ``info["accuracy"]``), so env
 wrappers see them as they see any agent, and count their work in scored (mask, image) pairs.
@@ -196,10 +196,13 @@ class Reference(MaskAgent):
         """Rounds of: one candidate per group (its ceil(GREEDY_STEP * size) lowest-L1 kept
         channels removed, fewer at the target; more where the rounds the budget has left
         could not reach the target at that step), each scored on images_per_mask images;
-        the most accurate candidate (the least accuracy lost) becomes the mask. A round
-        scores ceil(candidates x images_per_mask / pairs_per_step) env steps. When even the
-        last affordable round misses the target: refused, or with ``overrun`` finished past
-        the budget (``num_timesteps`` then says what it needed)."""
+        the most accurate candidate (the least accuracy lost) becomes the mask, in the last
+        round the budget pays for the most accurate of those on target, if any. A round
+        scores ceil(candidates x images_per_mask / pairs_per_step) env steps; the rounds
+        left are counted as if every group gave a candidate (an upper bound on a round's
+        cost). A group alone may not reach the target, so a tight budget can still run
+        out: refused, or with ``overrun`` finished past the budget (``num_timesteps`` then
+        says what it needed)."""
         gates = self.gates
         norms_by_group = torch.split(self.base.channel_importance(), list(gates.sizes))
         starts = np.cumsum((0, *gates.sizes[:-1]))
@@ -224,6 +227,12 @@ class Reference(MaskAgent):
                     candidates.append(candidate)
             if not candidates:
                 break  # no single drop stays above the floor: check_met judges the mask
+            if rounds_left == 1:  # the last round the budget pays for: on target if it can be
+                window = self.target * (1 + TOLERANCE)
+                landing = [
+                    c for c in candidates if kept_fraction(gates, c, self.resource) <= window
+                ]
+                candidates = landing or candidates
             slots = self._slots(len(candidates), per_candidate)
             spent += slots * self.samples_per_mask
             if spent > budget and not self.overrun:

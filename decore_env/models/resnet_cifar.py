@@ -70,7 +70,7 @@ def resnet20(num_classes: int = 10) -> CifarResNet:
 
 def resnet32(num_classes: int = 10) -> CifarResNet:
     """ResNet-32: 5 blocks per stage (0.47M params, 69.1M MACs), a network no suite task
-    trains on (the transfer track's unseen one)."""
+    trains on: an unseen network for measuring how a learned policy transfers."""
     return CifarResNet(5, num_classes)
 
 
