@@ -36,7 +36,7 @@ from agents.bench.suite_report import task_rows
 from agents.bench.sweep import CONTESTANTS, SweepError
 from agents.run.summary import command_line
 from decore_env.common.disk import DiskFullError
-from decore_env.suite import TIERS
+from decore_env.envs.suite import TIERS
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

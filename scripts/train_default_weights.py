@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from decore_env.data.sets import load_dataset
-from decore_env.suite import shipped_baselines
+from decore_env.envs.suite import shipped_baselines
 from decore_env.task.defaults import DEFAULT_DATASET, DEFAULT_MODEL
 from decore_env.task.weights import REBUILD_WEIGHTS, task_schedule, weights_file
 from decore_env.training.baseline import train_baseline

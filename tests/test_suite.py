@@ -21,7 +21,7 @@ from agents.bench.suite_report import (
 from agents.bench.sweep import SweepError
 from decore_env.data import embedded
 from decore_env.data.sets import load_dataset
-from decore_env.suite import SUITE, shipped_baselines, suite_task
+from decore_env.envs.suite import SUITE, shipped_baselines, suite_task
 from decore_env.task import weights
 
 ROOT = Path(__file__).resolve().parents[1]

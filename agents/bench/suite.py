@@ -19,7 +19,7 @@ import numpy as np
 from agents.bench.cells import Cell
 from agents.bench.sweep import SweepError
 from agents.run.config import CompressConfig, demo_config
-from decore_env.suite import SUITE, SuiteTask
+from decore_env.envs.suite import SUITE, SuiteTask
 from decore_env.task.weights import shipped_weights
 
 SEEDS = {"cpu": 10, "cifar": 5}

@@ -32,7 +32,7 @@ from agents.bench.sweep import CONTESTANTS
 from agents.names import REFERENCES
 from agents.run.plots import save_figure
 from decore_env.common.files import write_text_atomic
-from decore_env.suite import SUITE, SuiteTask
+from decore_env.envs.suite import SUITE, SuiteTask
 
 Rows = Sequence[Mapping[str, str]]
 PROFILE_TAUS = np.linspace(-0.5, 1.1, 161)

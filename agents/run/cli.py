@@ -169,7 +169,7 @@ def tasks_command() -> int:
     """`decore tasks`: every registered id, its settings and what it is; then the suite with
     each task's budget, search pairs and shipped baseline's accuracy."""
     from decore_env.envs.registry import TASKS
-    from decore_env.suite import SUITE
+    from decore_env.envs.suite import SUITE
 
     width = max(map(len, TASKS))
     for task_id, task in TASKS.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from decore_env.suite import SUITE
+from decore_env.envs.suite import SUITE
 
 
 @dataclass(frozen=True)
@@ -46,4 +46,4 @@ TASKS: dict[str, TaskId] = {
 }
 """Every id ``import decore_env`` registers, with what each is."""
 TASKS |= {task.id: TaskId(f"{task.summary} [{task.tier} tier]", task.settings) for task in SUITE}
-"""The suite's ids (:mod:`decore_env.suite`): the CPU tier's weights ship in the package."""
+"""The suite's ids (:mod:`decore_env.envs.suite`): the CPU tier's weights ship in the package."""
