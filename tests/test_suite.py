@@ -196,6 +196,9 @@ def test_a_contestant_over_the_pair_budget_is_flagged_not_dropped():
     assert f"**over budget** (needed up to {task.pairs + 256:,})" in greedy
     (ppo,) = [line for line in lines if line.startswith("| ppo")]
     assert "(up to 512 more: its last rollout)" in ppo and "over budget" not in ppo
+    short = [_row("a2c", 0, 0.5, task.pairs // 2), _row("random", 0, 0.2)]
+    (a2c,) = [line for line in task_lines(short, task, {}) if line.startswith("| a2c")]
+    assert "(as few as 50% of the budget: whole rollouts only)" in a2c
 
 
 def test_the_suite_score_weighs_every_task_the_same_and_labels_it_by_its_place():

@@ -155,11 +155,15 @@ def task_lines(rows: Rows, task: SuiteTask, scores: Mapping[str, Mapping[int, fl
         runs = by_agent[agent]
         matched = sum(r["matched"] == "True" for r in runs)
         pairs = max(int(float(r["pairs"])) for r in runs)
+        fewest = min(int(float(r["pairs"])) for r in runs)
+        on_policy = CONTESTANTS.get(agent, {}).get("agent") in ON_POLICY
         flag = ""
-        if pairs > task.pairs and CONTESTANTS.get(agent, {}).get("agent") in ON_POLICY:
+        if pairs > task.pairs and on_policy:
             flag = f" (up to {pairs - task.pairs:,} more: its last rollout)"
         elif pairs > task.pairs:
             flag = f" **over budget** (needed up to {pairs:,})"
+        elif on_policy and fewest < task.pairs:
+            flag = f" (as few as {fewest / task.pairs:.0%} of the budget: whole rollouts only)"
         score = f"{np.mean(list(scores[agent].values())):.3f}" if agent in scores else "-"
         lines.append(
             f"| {agent} | {matched}/{len(runs)} | "
