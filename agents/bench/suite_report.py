@@ -176,9 +176,10 @@ def task_lines(rows: Rows, task: SuiteTask, scores: Mapping[str, Mapping[int, fl
 def finetune_lines(rows: Rows, task: SuiteTask) -> list[str]:
     """One task's fine-tune track: each contestant's drop from the baseline's test top-1
     (points, mean over seeds with its t interval) at each length."""
-    lengths = sorted({int(r["epochs"]) for r in task_rows(rows, task)})
+    mine = task_rows(rows, task)
+    lengths = sorted({int(r["epochs"]) for r in mine})
     table: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for row in task_rows(rows, task):
+    for row in mine:
         drop = (task.baseline_test or 0.0) - float(row["test_acc"])
         table[row["agent"]][int(row["epochs"])].append(drop)
     heads = " | ".join(f"{n} epoch(s): drop [{CONFIDENCE:.0%} CI], seeds" for n in lengths)
