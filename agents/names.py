@@ -6,6 +6,8 @@ SEARCHING = ("random_search", "greedy")
 """References that score masks on the env (the others use no pairs)."""
 SB3_AGENTS = ("a2c", "ppo", "sac", "td3")
 """Stable-Baselines3 algorithms (:class:`agents.sb3.adapter.SB3Agent`), on the vector env."""
+ON_POLICY = ("a2c", "ppo")
+"""SB3 algorithms that learn in whole rollouts of ``n_steps`` vector steps."""
 RELAXED = ("sac", "td3")
 """SB3 algorithms that act in ``Box(0, 1)``: keep probabilities, through
 :func:`decore_env.envs.relaxation.relax`."""

@@ -13,6 +13,7 @@ from agents.bench.search_report import render_search_track
 from agents.bench.sweep import SweepError
 from agents.references.targets import TOLERANCE, drop_until, kept_fraction, project
 from agents.run.config import demo_config
+from agents.sb3.adapter import PPO_STEPS, even_rollout
 from decore_env.task.weights import default_weights
 
 TINY = demo_config(policy_epochs=1, device="cpu")
@@ -79,6 +80,13 @@ def test_a_mask_survives_its_hex_text(gates):
         mask_from_hex("ff", gates.n_agents)
 
 
+def test_an_on_policy_rollout_splits_the_budget_evenly():
+    assert even_rollout("ppo", 75) == 25  # 3 rollouts: 32 would leave 11 steps or overrun 21
+    assert even_rollout("ppo", 1170) == PPO_STEPS  # 37 rollouts, 14 steps over
+    assert even_rollout("a2c", 1178) == 5 and even_rollout("ppo", 7) == 7
+    assert even_rollout("ppo", 100, longest=10) == 10
+
+
 def test_a_contestant_that_trains_the_network_is_sent_to_the_fine_tune_track():
     cell = Cell("embedded", "reinforce+early-settle", 0, 0.1)
     with pytest.raises(SweepError, match="fine-tune track"):
@@ -86,7 +94,7 @@ def test_a_contestant_that_trains_the_network_is_sent_to_the_fine_tune_track():
 
 
 def test_every_contestant_lands_on_target_and_a_rerun_runs_nothing(tmp_path, gates):
-    cells = [Cell("embedded", a, 0, 0.1) for a in ("reinforce", "l1_global", "a2c")]
+    cells = [Cell("embedded", a, 0, 0.1) for a in ("reinforce", "l1_global", "ppo")]
     table = tmp_path / "search.csv"
     args = ({"embedded": TINY}, {"embedded": default_weights()}, table, "cmd", False)
     assert run_search_grid(cells, *args) == 3
@@ -99,7 +107,7 @@ def test_every_contestant_lands_on_target_and_a_rerun_runs_nothing(tmp_path, gat
     assert rows["l1_global"]["changed"] == "0" and rows["l1_global"]["pairs"] == "0"
     assert int(rows["reinforce"]["changed"]) > 0  # paper mode keeps almost all at 1 epoch
     assert int(rows["reinforce"]["pairs"]) == 39 * 256  # the budget, spent exactly
-    assert int(rows["a2c"]["pairs"]) >= 39 * 256
+    assert int(rows["ppo"]["pairs"]) == 40 * 256  # 2 rollouts of 20 steps (even_rollout)
     with (tmp_path / "search-curves.csv").open() as f:
         curve = [r for r in csv.DictReader(f) if r["agent"] == "reinforce"]
     assert len(curve) == 10 and int(curve[-1]["pairs"]) == 39 * 256

@@ -12,12 +12,15 @@ as LeNet-5), on test (read once, at the end); along the search the val one-shot 
 the agent's current projected architecture gives the anytime curve (``CURVE_POINTS``
 points) and its mean.
 Contestants that search in one call (the references, td3_layerwise) have one point: the end.
+An on-policy SB3 agent (A2C, PPO) learns in rollouts sized to split the budget evenly
+(:func:`agents.sb3.adapter.even_rollout`), so it spends the budget to within a step a rollout.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +39,7 @@ from agents.bench.sweep import (
     grid,
 )
 from agents.bench.tuning import tuned
-from agents.names import LAYERWISE_AGENTS, REFERENCES
+from agents.names import LAYERWISE_AGENTS, ON_POLICY, REFERENCES
 from agents.references.reference import Reference
 from agents.references.targets import TOLERANCE, Projected, kept_fraction, project
 from agents.run.config import CompressConfig, demo_config
@@ -125,6 +128,11 @@ def run_search_cell(
     """Search ``cell`` and return its row and its anytime curve."""
     config = search_config(task, cell, checkpoint)
     env = policy_env(config, checkpoint)
+    if config.agent in ON_POLICY:  # whole rollouts that fill the budget: even_rollout
+        from agents.sb3.adapter import even_rollout  # SB3 loads for its own cells only
+
+        steps = config.search_epochs * env.unwrapped.steps_per_epoch
+        config = replace(config, sb3_n_steps=even_rollout(config.agent, steps, config.sb3_n_steps))
     env.reset(seed=config.seed)
     agent = run_agent(config, env)
     if isinstance(agent, Reference):  # greedy past the budget: its row shows what it needed

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from agents.names import AGENTS, BUDGETED
+from agents.names import AGENTS, BUDGETED, ON_POLICY
 from agents.native.settings import (
     AGENT_LEVERS,
     FINAL_ARCHITECTURES,
@@ -280,7 +280,7 @@ def preset(agent: str) -> dict[str, Any]:
 SB3_SETTINGS = {
     "sb3_learning_rate": ("learning_rate", ("a2c", "ppo", "sac", "td3", "td3_layerwise")),
     "sb3_ent_coef": ("ent_coef", ("a2c", "ppo", "sac")),
-    "sb3_n_steps": ("n_steps", ("a2c", "ppo")),
+    "sb3_n_steps": ("n_steps", ON_POLICY),
 }
 """Each SB3 setting of a run: the SB3 constructor argument it sets, and the agents that have
 it."""
