@@ -15,6 +15,7 @@ from gymnasium.utils.env_checker import check_env
 
 import decore_env  # noqa: F401  (registers the envs)
 from decore_env.common.checks import MAX_LAM
+from decore_env.envs.budget import BudgetWrapper
 from decore_env.envs.env import DecoreCompressEnv
 from decore_env.task.defaults import DEFAULT_LAM
 from decore_env.task.spec import TaskSpec
@@ -332,12 +333,21 @@ def test_env_pickles_and_the_copy_continues_identically():
     assert same(env.step(half_mask(1)), twin.step(half_mask(1)))
 
 
+def test_the_observation_shows_the_budget_target_before_any_step():
+    env = gym.make("DecoreCompress-v0", batch_size=32, target_macs=0.4)
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_allclose(env.unwrapped.layout.unpack(obs)["global"][3:], [1.0, 0.4])
+    wrapped = BudgetWrapper(make(), target=0.25, resource="params")  # a target given later
+    obs, _ = wrapped.reset(seed=0)
+    np.testing.assert_allclose(wrapped.unwrapped.layout.unpack(obs)["global"][3:], [0.25, 1.0])
+
+
 def test_observation_follows_the_documented_layout():
     env = make(keep_decay=0.5)
     obs, _ = env.reset(seed=0)
     parts = env.layout.unpack(obs)
-    assert obs.shape == (3 + 5 * 4 + 3 * N_AGENTS,) and obs.dtype == np.float32
-    np.testing.assert_array_equal(parts["global"], [0.0, 1.0, 1.0])
+    assert obs.shape == (5 + 5 * 4 + 3 * N_AGENTS,) and obs.dtype == np.float32
+    np.testing.assert_array_equal(parts["global"], [0.0, 1.0, 1.0, 1.0, 1.0])  # no budget
     np.testing.assert_allclose(parts["groups"][:, 0], [0, 1 / 3, 2 / 3, 1], rtol=1e-6)
     np.testing.assert_allclose(parts["groups"][:, 1], np.array([6, 16, 120, 84]) / 120)
     assert parts["groups"][2, 2] > parts["groups"][0, 2]  # fc 120 holds more params than conv 6
@@ -352,7 +362,7 @@ def test_observation_follows_the_documented_layout():
     assert parts["global"][0] == pytest.approx(info["accuracy"])
     params, macs = env.task.core.gates.cost(torch.ones(1, N_AGENTS))
     np.testing.assert_allclose(
-        parts["global"][1:], [info["params"] / float(params), info["macs"] / float(macs)]
+        parts["global"][1:3], [info["params"] / float(params), info["macs"] / float(macs)]
     )
     np.testing.assert_allclose(parts["agents"][:, 2], 0.5 + 0.5 * mask)
     np.testing.assert_allclose(parts["groups"][0, 4], (0.5 + 0.5 * mask[:6]).mean(), rtol=1e-6)

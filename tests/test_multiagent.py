@@ -29,7 +29,7 @@ def test_one_agent_per_group_with_its_own_spaces():
     assert env.possible_agents == list(SIZES)
     for agent, size in SIZES.items():
         assert env.action_space(agent).n == size
-        assert env.observation_space(agent).shape == (3 + 5 + 3 * size,)
+        assert env.observation_space(agent).shape == (5 + 5 + 3 * size,)
 
 
 def test_group_rewards_sum_to_the_single_env_reward_and_observations_are_slices():
@@ -49,9 +49,9 @@ def test_group_rewards_sum_to_the_single_env_reward_and_observations_are_slices(
     assert not any(terminated.values()) and not any(truncated.values())
     np.testing.assert_array_equal(multi.state(), full_obs)
     parts = single.layout.unpack(full_obs)
-    np.testing.assert_array_equal(obs["3"][:3], parts["global"])
-    np.testing.assert_array_equal(obs["3"][3:8], parts["groups"][1])
-    np.testing.assert_array_equal(obs["3"][8:], parts["agents"][6:22].reshape(-1))
+    np.testing.assert_array_equal(obs["3"][:5], parts["global"])
+    np.testing.assert_array_equal(obs["3"][5:10], parts["groups"][1])
+    np.testing.assert_array_equal(obs["3"][10:], parts["agents"][6:22].reshape(-1))
     assert all(obs[a] in multi.observation_space(a) for a in SIZES)
 
 

@@ -53,7 +53,7 @@ need 2,048 steps before the first update, more than the demo's whole budget of 1
 36 updates there, each on 32 x N transitions (8,192 at N = 256), a large batch already."""
 REPLAY_BUFFER = 50_000
 """Transitions SAC and TD3 remember (SB3: 1,000,000). One transition holds two observations
-of 3 + 5 G + 3 A floats: for VGG16-BN (A = 4,736) 1e6 transitions would take 130 GB, 50,000
+of 5 + 5 G + 3 A floats: for VGG16-BN (A = 4,736) 1e6 transitions would take 130 GB, 50,000
 take 6.5 GB; and the reward drifts (lambda steered, the network trained jointly), so old
 transitions mislead the critic. 50,000 is about 200 steps of the demo's 256 masks."""
 TD3_NOISE = 0.1

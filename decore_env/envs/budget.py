@@ -199,6 +199,8 @@ class _Follower:
         self.resource = resource
         core = task.core
         self.controller = LambdaController(target, core.lam, device=core.device)
+        if task.observer is not None:  # the observation shows the target steered to
+            task.observer.set_target(resource, self.controller.target)
 
     def __call__(self, info: dict) -> None:
         if self.resource not in info:  # a vector env's autoreset step scores no mask

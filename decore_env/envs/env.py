@@ -36,16 +36,18 @@ class DecoreCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
 
     ## Observation Space
 
-    ``Box(0, 1, (3 + 5 G + 3 A,), float32)`` for G groups and A agents: the layer states,
+    ``Box(0, 1, (5 + 5 G + 3 A,), float32)`` for G groups and A agents: the layer states,
     one block of values per feature (full table in :mod:`decore_env.task.observation`).
 
     - ``[0]``: accuracy of the last step (0 after a reset).
     - ``[1]``, ``[2]``: params and MACs of the last mask's pruned network, as fractions of the
       full network's.
-    - ``[3 + f G + i]``, group i, feature f = 0..4: position i / (G - 1); width / the widest
+    - ``[3]``, ``[4]``: the budget's target share of params and of MACs (1 for a resource
+      without a target).
+    - ``[5 + f G + i]``, group i, feature f = 0..4: position i / (G - 1); width / the widest
       group's width; share of the network's params and of its MACs that touch the group's
       channels; mean "kept recently" of its agents.
-    - ``[3 + 5 G + f A + j]``, agent j, feature f = 0..2: L2 norm of its channel's weights and
+    - ``[5 + 5 G + f A + j]``, agent j, feature f = 0..2: L2 norm of its channel's weights and
       abs BatchNorm scale (1 without BN), each divided by the largest in its group; "kept
       recently", a moving average of its actions with decay ``keep_decay`` (1 after a reset).
 

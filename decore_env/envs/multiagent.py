@@ -32,7 +32,7 @@ class DecoreCompressParallelEnv(ParallelEnv):
     - Agents: the group names (``env.groups``), in forward order.
     - Action of agent i: ``MultiBinary(size_i)``, the keep (1) / drop (0) bits of its channels.
       Every live agent must act at every step.
-    - Observation of agent i: ``Box(0, 1, (3 + 5 + 3 * size_i,))``, the single env's global
+    - Observation of agent i: ``Box(0, 1, (5 + 5 + 3 * size_i,))``, the single env's global
       entries, then its group's 5 entries, then the 3 entries of each of its channels (layout in
       :mod:`decore_env.task.observation`). ``state()`` is the single env's whole observation.
     - Reward of agent i: the group's reward R(b, i) averaged over the batch; the sum over agents

@@ -203,7 +203,9 @@ class CompressionTask:
         self.samples_per_mask = core.loader.batch_size // n_masks
         self.episode_steps = spec.episode_steps or len(core.loader)
         self.action_shape = (n_masks, core.gates.n_agents)
-        self.observer = ObservationBuilder(core, n_masks, spec.keep_decay) if spec.observe else None
+        self.observer = None
+        if spec.observe:
+            self.observer = ObservationBuilder(core, n_masks, spec.keep_decay, spec.budget)
         self.steps = 0
         self.last_step: StepResult | None = None
         """The latest step's result (None before the first step of an episode)."""

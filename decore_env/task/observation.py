@@ -10,19 +10,24 @@ index                    entry
 0                        accuracy of the last step's masked forward pass (0 before any step)
 1                        params of the last mask's pruned network / params of the full network
 2                        MACs of the last mask's pruned network / MACs of the full network
-3 + 0 G + i              group i: position in forward order, i / (G - 1)
-3 + 1 G + i              group i: width, channels / channels of the widest group
-3 + 2 G + i              group i: share of the network's params that touch its channels
-3 + 3 G + i              group i: share of the network's MACs that touch its channels
-3 + 4 G + i              group i: fraction of its channels kept recently (mean of its agents')
-3 + 5 G + 0 A + j        agent j: L2 norm of its channel's weights / the largest in its group
-3 + 5 G + 1 A + j        agent j: abs BatchNorm scale of its channel / the largest in its group
+3                        the budget's target share of params (1 when the budget is not on
+                         params, or there is none)
+4                        the budget's target share of MACs (likewise)
+5 + 0 G + i              group i: position in forward order, i / (G - 1)
+5 + 1 G + i              group i: width, channels / channels of the widest group
+5 + 2 G + i              group i: share of the network's params that touch its channels
+5 + 3 G + i              group i: share of the network's MACs that touch its channels
+5 + 4 G + i              group i: fraction of its channels kept recently (mean of its agents')
+5 + 5 G + 0 A + j        agent j: L2 norm of its channel's weights / the largest in its group
+5 + 5 G + 1 A + j        agent j: abs BatchNorm scale of its channel / the largest in its group
                          (1 where no BatchNorm follows the layer)
-3 + 5 G + 2 A + j        agent j: how often it was kept recently (exponential moving average
+5 + 5 G + 2 A + j        agent j: how often it was kept recently (exponential moving average
                          of its actions, 1 after a reset)
 =======================  ======================================================================
 
-:meth:`ObservationLayout.unpack` returns the parts as (..., G, 5) and (..., A, 3) views.
+:meth:`ObservationLayout.unpack` returns the parts as (..., 5), (..., G, 5) and (..., A, 3)
+views. The target is the task's budget (its spec's, or the target a budget wrapper was given
+later): a policy that reads it can serve several budgets, and it is known before any step.
 Everything is computed from tensors already on the device: the static entries once, the weight
 entries at each reset (and after every step with joint training), the rest from the mask and
 cost that the step computes anyway. No FLOP counter runs per step; one observation is a single
@@ -41,7 +46,7 @@ from decore_env.common.modes import eval_mode
 from decore_env.task.core import CompressionCore
 from decore_env.task.defaults import KEEP_DECAY
 
-GLOBAL_FEATURES = ("accuracy", "params_kept", "macs_kept")
+GLOBAL_FEATURES = ("accuracy", "params_kept", "macs_kept", "params_target", "macs_target")
 GROUP_FEATURES = ("position", "width", "params_share", "macs_share", "kept_recently")
 AGENT_FEATURES = ("weight_norm", "bn_scale", "kept_recently")
 
@@ -76,7 +81,7 @@ class ObservationLayout:
         )
 
     def unpack(self, obs):
-        """Views of one or a batch of observations (numpy or torch): ``global`` (..., 3),
+        """Views of one or a batch of observations (numpy or torch): ``global`` (..., 5),
         ``groups`` (..., G, 5) and ``agents`` (..., A, 3), features in the order of
         GLOBAL_FEATURES, GROUP_FEATURES and AGENT_FEATURES."""
         lead = obs.shape[:-1]
@@ -135,9 +140,16 @@ class ObservationBuilder:
     :param core: the core whose network and groups are observed.
     :param n_obs: observations per step (1 for the single env, N for the vector env).
     :param keep_decay: decay of the "kept recently" moving averages, in [0, 1).
+    :param budget: the task's (resource, target), or None.
     """
 
-    def __init__(self, core: CompressionCore, n_obs: int, keep_decay: float = KEEP_DECAY):
+    def __init__(
+        self,
+        core: CompressionCore,
+        n_obs: int,
+        keep_decay: float = KEEP_DECAY,
+        budget: tuple[str, float] | None = None,
+    ):
         if not 0.0 <= keep_decay < 1.0:
             raise ValueError(f"keep_decay must be in [0, 1); got {keep_decay}")
         gates, device = core.gates, core.device
@@ -155,6 +167,9 @@ class ObservationBuilder:
         position = torch.arange(n_groups, device=device) / max(n_groups - 1, 1)
         width = sizes / sizes.max()
         self._group_static = torch.cat([position, width, share.T.flatten().float()])  # (4 G,)
+        self._target = torch.ones(1, 2, device=device)
+        if budget is not None:
+            self.set_target(*budget)
         modules = dict(core.model.named_modules())
         example = torch.zeros(1, *core.loader.x.shape[1:], device=device)
         norms = norms_after(core.model, example)
@@ -163,6 +178,10 @@ class ObservationBuilder:
             for g, agents in zip(gates.groups, gates.channel_agents, strict=True)
         ]
         self.reset()
+
+    def set_target(self, resource: str, target: float) -> None:
+        """Show the budget's ``target`` share of ``resource`` ("params" or "macs")."""
+        self._target.fill_(1.0)[0, ("params", "macs").index(resource)] = target
 
     def reset(self) -> None:
         """Start of an episode: every channel counts as kept, no accuracy measured yet."""
@@ -184,7 +203,7 @@ class ObservationBuilder:
         """(M, layout.size) float32 observations, a new tensor on every call."""
         m = self.n_obs
         kept = (self._keep @ self._group_mean).clamp_max_(1.0)  # (M, G) group means
-        blocks = [self._global, self._group_static, kept, self._channels, self._keep]
+        blocks = [self._global, self._target, self._group_static, kept, self._channels, self._keep]
         return torch.cat([b.expand(m, -1) for b in blocks], 1)
 
     @torch.no_grad()
