@@ -36,9 +36,11 @@ def sb3_env(**fields) -> PairCounter:
 
 
 def acting_parameters(agent) -> list[torch.Tensor]:
-    """The parameters that choose the actions: SAC's / TD3's actor, A2C's / PPO's head."""
+    """The parameters that choose the actions: SAC's / TD3's actor, A2C's / PPO's head, the
+    shared policy's network."""
     model = agent.model
     net = model.actor if hasattr(model, "actor") else model.policy.action_net
+    net = getattr(model.policy, "shared_actor", net)
     return [p.detach().clone() for p in net.parameters()]
 
 
@@ -49,7 +51,8 @@ def test_every_sb3_agent_learns_from_python_and_counts_its_pairs(name, tmp_path,
     env = relax(counter, seed=0) if name in RELAXED else counter
     agent = make_agent(name, env, seed=0)
     before = acting_parameters(agent)
-    steps = PPO_STEPS if name == "ppo" else 8  # one PPO rollout; the others train at once
+    assert before
+    steps = PPO_STEPS if "ppo" in name else 8  # one PPO rollout; the others train at once
     agent.learn(steps * N)
     after = acting_parameters(agent)
     assert all(not torch.equal(a, b) for a, b in zip(before, after, strict=True))

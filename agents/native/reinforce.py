@@ -146,11 +146,7 @@ class DecoreAgent:
         self.base = native_vector_env(env)
         self.config = config or ReinforceConfig()
         gates, device = self.base.gates, self.base.device
-        initial = torch.full((gates.n_agents,), self.config.init_weight)
-        if self.config.l1_prior:
-            initial += self.config.l1_prior * l1_rank_offsets(self.base)
-        self.weights = initial.to(device).requires_grad_()
-        self.optimizer = torch.optim.Adam([self.weights], lr=self.config.lr)
+        self.optimizer = self._init_policy()
         self.generator = torch.Generator(device).manual_seed(derive_seed(seed, "actions"))
         self.group_of_agent = gates.group_of_agent.to(device)
         n_groups = len(gates.groups)
@@ -160,9 +156,24 @@ class DecoreAgent:
         self.pairs_per_step = self.base.pairs_per_step
 
     # ------------------------------------------------------------------ policy
+    def _init_policy(self) -> torch.optim.Optimizer:
+        """One logit per channel, ``init_weight`` (spread by the L1 prior), and its optimiser."""
+        initial = torch.full((self.base.gates.n_agents,), self.config.init_weight)
+        if self.config.l1_prior:
+            initial += self.config.l1_prior * l1_rank_offsets(self.base)
+        self.weights = initial.to(self.base.device).requires_grad_()
+        return torch.optim.Adam([self.weights], lr=self.config.lr)
+
+    def logits(self) -> Tensor:
+        """(n_agents,) keep logits, with their gradient."""
+        return self.weights
+
+    def _observe(self, observation: Any) -> None:
+        """Take a step's observations (this policy reads none)."""
+
     def keep_probabilities(self) -> Tensor:
         """(n_agents,) current keep probabilities, detached."""
-        return torch.sigmoid(self.weights.detach())
+        return torch.sigmoid(self.logits().detach())
 
     def keep_scores(self) -> Tensor:
         """(n_agents,) the keep probabilities, on the CPU (what a projection ranks by)."""
@@ -184,7 +195,7 @@ class DecoreAgent:
         p = self.keep_probabilities().cpu()
         order = torch.argsort(p, stable=True)  # least likely kept dropped first
         mask = drop_until(self.base.gates, order, target, resource)
-        return mask.to(self.weights.device)
+        return mask.to(self.base.device)
 
     def predict(
         self,
@@ -214,15 +225,17 @@ class DecoreAgent:
         through and the masks are sampled again.
         """
         config = self.config
-        p = torch.sigmoid(self.weights.detach())
+        logits = self.logits()
+        p = torch.sigmoid(logits.detach())
         info: dict = {}
         while "group_rewards" not in info:
             actions = torch.bernoulli(p.expand(self.base.num_envs, -1), generator=self.generator)
-            *_, info = self.env.step(actions.bool())
+            observation, *_, info = self.env.step(actions.bool())
+            self._observe(observation)
         advantages = self._advantages(info["group_rewards"])
-        loss = reinforce_loss(self.weights, actions, advantages, self.group_of_agent)
+        loss = reinforce_loss(logits, actions, advantages, self.group_of_agent)
         if config.entropy_coef:
-            probs = torch.sigmoid(self.weights)
+            probs = torch.sigmoid(logits)
             entropy = nn.functional.binary_cross_entropy(probs, probs, reduction="sum")
             loss = loss - config.entropy_coef * entropy
         self.optimizer.zero_grad(set_to_none=True)
@@ -278,7 +291,7 @@ class DecoreAgent:
         """Everything the agent's next step depends on (the core saves the rest)."""
         return {
             "config": asdict(self.config),
-            "weights": self.weights.detach().cpu(),
+            **self._policy_state(),
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "reward_mean": self.reward_mean.cpu(),
@@ -286,9 +299,15 @@ class DecoreAgent:
             "num_timesteps": self.num_timesteps,
         }
 
-    def load_state_dict(self, state: dict) -> None:
+    def _policy_state(self) -> dict:
+        return {"weights": self.weights.detach().cpu()}
+
+    def _load_policy_state(self, state: dict) -> None:
         with torch.no_grad():
             self.weights.copy_(state["weights"])
+
+    def load_state_dict(self, state: dict) -> None:
+        self._load_policy_state(state)
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
         self.reward_mean.copy_(state["reward_mean"])

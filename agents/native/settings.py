@@ -7,6 +7,9 @@ PAPER_LR = 0.01
 """Adam learning rate of the agents (paper)."""
 PAPER_INIT_WEIGHT = 6.9
 """Initial policy weight: keep probability sigmoid(6.9) = 0.999 (both re-implementations)."""
+SHARED_LR = 3e-3
+"""Adam learning rate of the shared policy network (``shared-reinforce``; our choice: the
+per-channel agent's 0.1 would throw an MLP's weights far past where tanh saturates)."""
 FINAL_ARCHITECTURES = ("threshold", "budget")
 """How the native agent's keep probabilities become the final mask (ReinforceConfig)."""
 AGENT_LEVERS: dict[str, dict[str, Any]] = {

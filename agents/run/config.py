@@ -12,13 +12,21 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from agents.names import AGENTS, BUDGETED, ON_POLICY
+from agents.names import (
+    AGENTS,
+    BUDGETED,
+    LAYERWISE_AGENTS,
+    ON_POLICY,
+    SB3_AGENTS,
+    SHARED_AGENTS,
+)
 from agents.native.settings import (
     AGENT_LEVERS,
     FINAL_ARCHITECTURES,
     PAPER_INIT_WEIGHT,
     PAPER_LR,
     PRESET_AGENT_LEVERS,
+    SHARED_LR,
 )
 from decore_env.common.checks import positive_int
 from decore_env.task.spec import TaskSpec, setting, task_fields
@@ -83,6 +91,11 @@ class CompressConfig(TaskSpec):
     sb3_n_steps: int | None = setting(
         None, "a2c, ppo: vector steps per rollout (default: the project's, see SETTINGS)"
     )
+    policy_file: str | None = setting(
+        None,
+        "shared-reinforce, ppo-shared: start from this trained shared policy network (transfer: "
+        "--policy-epochs 0 is zero-shot, its architecture with no pairs scored)",
+    )
     final_architecture: str = setting(
         "threshold",
         "final mask: p > 0.5 (paper), or 'budget': the top keep probabilities that meet the "
@@ -120,8 +133,10 @@ class CompressConfig(TaskSpec):
                 raise ValueError(f"{name} of a compress run must be a name or a path (text)")
         if self.checkpoint is not None and not isinstance(self.checkpoint, str):
             raise ValueError("checkpoint of a compress run must be a path")
-        for name in ("baseline_epochs", "policy_epochs", "log_every"):
+        for name in ("baseline_epochs", "log_every"):
             positive_int(name, getattr(self, name))
+        if self.policy_epochs != 0 or self.policy_file is None:
+            positive_int("policy_epochs", self.policy_epochs)  # 0: zero-shot from a policy
         if self.finetune_epochs != 0:
             positive_int("finetune_epochs", self.finetune_epochs)
         for name in ("baseline_lr", "agent_lr", "finetune_lr"):
@@ -153,6 +168,11 @@ class CompressConfig(TaskSpec):
         if self.agent not in AGENTS:
             raise ValueError(f"unknown agent {self.agent!r}; choose one of {', '.join(AGENTS)}")
         self._check_sb3()
+        if self.policy_file is not None and self.agent not in SHARED_AGENTS:
+            raise ValueError(
+                f"--policy-file starts a shared policy; agent {self.agent} has none: choose "
+                f"{' or '.join(SHARED_AGENTS)}"
+            )
         if self.agent in BUDGETED and self.budget is None:
             raise ValueError(
                 f"agent {self.agent} prunes to a target: give --target-params or --target-macs"
@@ -186,8 +206,9 @@ class CompressConfig(TaskSpec):
 
     @property
     def search_epochs(self) -> int:
-        """Epochs the agent searches: ``search_share`` of the policy epochs, at least one."""
-        return max(1, round(self.policy_epochs * self.search_share))
+        """Epochs the agent searches: ``search_share`` of the policy epochs, at least one
+        (none for a zero-shot run, ``policy_epochs`` 0)."""
+        return max(min(1, self.policy_epochs), round(self.policy_epochs * self.search_share))
 
     @property
     def tuning_epochs(self) -> int:
@@ -273,13 +294,17 @@ def frozen_finetune_epochs(config: CompressConfig) -> int:
 
 
 def preset(agent: str) -> dict[str, Any]:
-    """Settings an agent name brings as defaults (explicit settings override them)."""
+    """Settings an agent name brings as defaults (explicit settings override them):
+    ``reinforce-plus`` the PLUS_PRESET, ``shared-reinforce`` the same with the shared
+    network's learning rate."""
+    if agent == "shared-reinforce":
+        return PLUS_PRESET | {"agent_lr": SHARED_LR}
     return dict(PLUS_PRESET) if agent == "reinforce-plus" else {}
 
 
 SB3_SETTINGS = {
-    "sb3_learning_rate": ("learning_rate", ("a2c", "ppo", "sac", "td3", "td3_layerwise")),
-    "sb3_ent_coef": ("ent_coef", ("a2c", "ppo", "sac")),
+    "sb3_learning_rate": ("learning_rate", (*SB3_AGENTS, *LAYERWISE_AGENTS)),
+    "sb3_ent_coef": ("ent_coef", (*ON_POLICY, "sac")),
     "sb3_n_steps": ("n_steps", ON_POLICY),
 }
 """Each SB3 setting of a run: the SB3 constructor argument it sets, and the agents that have

@@ -28,6 +28,7 @@ from agents.names import (
     RELAXED,
     SB3_AGENTS,
     SEARCHING,
+    SHARED_AGENTS,
 )
 from agents.native.reinforce import DecoreAgent, StepStats
 from agents.references.reference import Reference
@@ -60,7 +61,8 @@ def policy_env(
         spec = config.task_spec(checkpoint=str(checkpoint), **data)
         return gym.make("DecoreCompressLayerwise-v0", spec=spec)
     sb3 = config.agent in SB3_AGENTS
-    spec: TaskSpec = config.task_spec(checkpoint=str(checkpoint), observe=sb3, **data)
+    observe = sb3 or config.agent in SHARED_AGENTS
+    spec: TaskSpec = config.task_spec(checkpoint=str(checkpoint), observe=observe, **data)
     env = gym.make_vec(
         "DecoreCompress-v0",
         num_envs=spec.masks_per_step,
@@ -83,6 +85,8 @@ def run_agent(
         settings = native_agent_settings(config)
     else:  # an SB3 algorithm or td3_layerwise
         settings = sb3_settings(config)
+    if config.policy_file is not None:
+        settings["policy_file"] = config.policy_file
     return agents.make.make_agent(config.agent, env, config.seed, **settings)
 
 

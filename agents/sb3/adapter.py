@@ -21,6 +21,7 @@ those in :data:`SETTINGS`, each with its reason. stable-baselines3 is imported h
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from typing import Any
 
@@ -37,6 +38,7 @@ from stable_baselines3.common.noise import NormalActionNoise, VectorizedActionNo
 from agents.mask_agent import MaskAgent
 from agents.names import RELAXED, SB3_AGENTS
 from agents.sb3.policy import ScaledBernoulliPolicy
+from agents.sb3.shared_policy import SharedActorCriticPolicy
 from agents.sb3.vec_env import SB3VectorEnv
 from decore_env.common.seeds import derive_seed
 
@@ -45,6 +47,7 @@ ALGORITHMS = {
     "ppo": stable_baselines3.PPO,
     "sac": stable_baselines3.SAC,
     "td3": stable_baselines3.TD3,
+    "ppo-shared": stable_baselines3.PPO,
 }
 """The SB3 class of each name in SB3_AGENTS."""
 PPO_STEPS = 32
@@ -65,6 +68,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "ppo": {"policy": ScaledBernoulliPolicy, "n_steps": PPO_STEPS},  # policy: sb3_policy.py
     "sac": {"buffer_size": REPLAY_BUFFER},
     "td3": {"buffer_size": REPLAY_BUFFER},
+    "ppo-shared": {"policy": SharedActorCriticPolicy, "n_steps": PPO_STEPS},  # shared_policy.py
 }
 """Every setting that differs from SB3's defaults, with TD3's ``action_noise`` (TD3_NOISE, sized
 to the env when built). Kept at SB3's defaults on purpose: SAC and
@@ -175,6 +179,11 @@ class SB3Agent(MaskAgent):
         self.name, self.env = name, env
         vec_env = SB3VectorEnv(env) if isinstance(env, gym.vector.VectorEnv) else env
         kwargs = {"policy": "MlpPolicy", **SETTINGS[name], **settings}
+        if name == "ppo-shared":  # the shared policy reads the observation by its layout
+            kwargs["policy_kwargs"] = {
+                "layout": env.unwrapped.layout,
+                **kwargs.get("policy_kwargs", {}),
+            }
         if name == "td3" and "action_noise" not in kwargs:
             kwargs["action_noise"] = td3_noise(space, getattr(env, "num_envs", 1))
         seed32 = derive_seed(seed, "actions") % 2**32
@@ -210,6 +219,12 @@ class SB3Agent(MaskAgent):
         if self.mask is None:
             raise RuntimeError(f"{self.name}: call learn(total_timesteps) before keep_scores")
         return keep_scores(self.model, self.model._last_obs)
+
+    def save_policy(self, path: str | os.PathLike) -> None:
+        """Write the shared policy network (``ppo-shared``), the file a transfer starts from."""
+        if not isinstance(self.model.policy, SharedActorCriticPolicy):
+            raise ValueError(f"{self.name} has no shared policy network; ppo-shared has one")
+        self.model.policy.shared_actor.save(path)
 
     def saved_parts(self) -> dict[str, Any]:
         """The policy's weights."""

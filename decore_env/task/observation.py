@@ -72,6 +72,11 @@ class ObservationLayout:
         return sum(self.sizes)
 
     @property
+    def features(self) -> dict[str, tuple[str, ...]]:
+        """The feature names of each part :meth:`unpack` returns, in order."""
+        return {"global": GLOBAL_FEATURES, "groups": GROUP_FEATURES, "agents": AGENT_FEATURES}
+
+    @property
     def size(self) -> int:
         """Length of one observation."""
         return (

@@ -1,0 +1,137 @@
+"""The shared per-channel policy: its inputs, its invariances, its file, its two trainers."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from envs import PairCounter
+
+from agents.make import make_agent
+from agents.native.shared import SharedReinforceAgent, train_tasks
+from agents.native.shared_net import (
+    FEATURE_LAYOUT,
+    INPUTS,
+    LayoutMismatchError,
+    SharedKeepNet,
+    agent_features,
+)
+from agents.run.config import CompressConfig
+from decore_env.common.files import atomic_save
+
+N = 32
+
+
+def vector_env(tensors: bool = True, **fields) -> gym.vector.VectorEnv:
+    """The default task, N masks per step, on the frozen baseline, observations on."""
+    env = gym.make_vec(
+        "DecoreCompress-v0",
+        num_envs=N,
+        vectorization_mode="vector_entry_point",
+        tensors=tensors,
+        train_network=False,
+        **fields,
+    )
+    env.reset(seed=0)
+    return env
+
+
+def trained_net(seed: int = 0) -> SharedKeepNet:
+    """A network whose every weight is non-zero, so each input can move the logit."""
+    torch.manual_seed(seed)
+    net = SharedKeepNet()
+    torch.nn.init.normal_(net.head.weight)
+    return net
+
+
+def test_an_agent_reads_only_its_own_its_groups_and_the_tasks_entries():
+    env = vector_env(target_params=0.2)
+    layout = env.unwrapped.layout
+    obs = torch.as_tensor(env.reset(seed=0)[0])[0]
+    features = agent_features(layout, obs)
+    assert features.shape == (layout.n_agents, len(INPUTS))
+    assert features[:, 6].eq(0.2).all() and features[:, 7].eq(1.0).all()  # the targets
+    assert features[:, 2:4].min() >= -1 and features[:, 2:4].max() <= 0  # log shares
+    changed = obs.clone()
+    parts = layout.unpack(changed)
+    parts["agents"][6:, :] = torch.rand_like(parts["agents"][6:, :])  # every other group's
+    parts["groups"][1:, :] = torch.rand_like(parts["groups"][1:, :])
+    parts["global"][:3] = 0.5  # the moving entries, which the policy does not read
+    assert torch.equal(agent_features(layout, changed)[:6], features[:6])
+
+
+def test_an_agents_logit_does_not_depend_on_the_order_or_number_of_the_others():
+    net = trained_net()
+    features = torch.rand(50, len(INPUTS))
+    logits = net(features)
+    order = torch.randperm(50, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(net(features[order]), logits[order])
+    torch.testing.assert_close(net(features[:7]), logits[:7])
+    assert logits.std() > 0  # the inputs matter: the test above could fail
+
+
+def test_a_saved_policy_loads_as_weights_only_and_gives_the_same_architecture(tmp_path):
+    env = vector_env(target_params=0.1)
+    agent = make_agent("shared-reinforce", env, seed=0)
+    agent.learn(20 * N * env.unwrapped.samples_per_mask)
+    agent.save_policy(tmp_path / "policy.pt")
+    saved = torch.load(tmp_path / "policy.pt", weights_only=True)
+    assert saved["layout"] == FEATURE_LAYOUT
+    other = vector_env(target_params=0.1)
+    loaded = make_agent("shared-reinforce", other, seed=1, policy_file=str(tmp_path / "policy.pt"))
+    torch.testing.assert_close(loaded.keep_scores(), agent.keep_scores())
+    assert torch.equal(loaded.architecture(), agent.architecture())
+
+
+def test_a_policy_file_of_another_layout_is_refused_naming_both(tmp_path):
+    net = SharedKeepNet()
+    net.save(tmp_path / "policy.pt")
+    saved = torch.load(tmp_path / "policy.pt", weights_only=True)
+    atomic_save(saved | {"layout": "shared-v0:agents.weight_norm"}, tmp_path / "old.pt")
+    with pytest.raises(LayoutMismatchError, match="shared-v0:agents.weight_norm.*shared-v1"):
+        SharedKeepNet.load(tmp_path / "old.pt")
+    atomic_save({"weights": torch.zeros(3)}, tmp_path / "agent.pt")
+    with pytest.raises(LayoutMismatchError, match="not a shared policy file"):
+        SharedKeepNet.load(tmp_path / "agent.pt")
+
+
+def test_the_shared_agent_needs_observations_and_a_policy_file_needs_a_shared_agent():
+    with pytest.raises(ValueError, match="observe=True"):
+        SharedReinforceAgent(vector_env(observe=False))
+    with pytest.raises(ValueError, match="--policy-file.*shared-reinforce or ppo-shared"):
+        CompressConfig(agent="reinforce", policy_file="policy.pt")
+    with pytest.raises(ValueError, match="policy_epochs"):
+        CompressConfig(agent="shared-reinforce", policy_epochs=0)  # zero-shot needs a policy
+    zero_shot = CompressConfig(agent="shared-reinforce", policy_epochs=0, policy_file="p.pt")
+    assert zero_shot.search_epochs == 0
+
+
+def test_tasks_trained_together_each_get_their_own_pairs_and_move_one_network():
+    envs = [PairCounter(vector_env(target_params=t)) for t in (0.1, 0.3)]
+    net = SharedKeepNet()
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    agents = [SharedReinforceAgent(e, net=net, optimizer=optimizer) for e in envs]
+    before = [p.detach().clone() for p in net.parameters()]
+    per_step = agents[0].pairs_per_step
+    order = []
+    train_tasks(agents, [6 * per_step, 3 * per_step], lambda i, _: order.append(i))
+    assert [e.pairs for e in envs] == [6 * per_step, 3 * per_step]
+    assert [a.num_timesteps for a in agents] == [6 * per_step, 3 * per_step]
+    assert order == [0, 1, 0, 0, 1, 0, 0, 1, 0]  # the task furthest behind its budget first
+    assert all(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+    with pytest.raises(ValueError, match="one network and one optimiser"):
+        train_tasks([agents[0], SharedReinforceAgent(envs[1])], [per_step, per_step])
+
+
+def test_a_ppo_trained_policy_starts_the_native_agent_on_the_same_logits(tmp_path):
+    env = vector_env(tensors=False, target_params=0.1, reward_reduction="mean")
+    ppo = make_agent("ppo-shared", env, seed=0, n_steps=4)
+    ppo.learn(8 * N)
+    ppo.save_policy(tmp_path / "policy.pt")
+    native = make_agent(
+        "shared-reinforce",
+        vector_env(target_params=0.1),
+        seed=0,
+        policy_file=str(tmp_path / "policy.pt"),
+    )
+    torch.testing.assert_close(native.keep_scores(), ppo.keep_scores())
+    assert not np.allclose(ppo.keep_scores().numpy(), torch.sigmoid(torch.tensor(3.0)).item())
