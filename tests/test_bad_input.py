@@ -96,6 +96,22 @@ CASES = {
         ["demo", "--agent", "greedy", "--target-params", ".3"],
         "add --no-train-network",
     ),
+    "policy file, no shared agent": (
+        ["demo", "--policy-file", "good.pt"],
+        "choose shared-reinforce or ppo-shared",
+    ),
+    "missing policy file": (
+        ["demo", "--agent", "shared-reinforce", "--policy-file", "nope.pt"],
+        "no policy file at nope.pt",
+    ),
+    "weights as policy file": (
+        ["demo", "--agent", "shared-reinforce", "--policy-file", "good.pt"],
+        "not a shared policy file",
+    ),
+    "zero-shot without policy": (
+        ["demo", "--agent", "shared-reinforce", "--policy-epochs", "0"],
+        "policy_epochs must be a positive int",
+    ),
     "bad device": (["demo", "--device", "tpu"], "device 'tpu'"),
     "out is a file": (["demo", "--out", "a-file"], "a-file is a file, not a folder"),
     "out unwritable": (["demo", "--out", "/proc/decore-run"], "cannot write in /proc"),

@@ -11,7 +11,7 @@ from agents.native.shared import SharedReinforceAgent, train_tasks
 from agents.native.shared_net import (
     FEATURE_LAYOUT,
     INPUTS,
-    LayoutMismatchError,
+    PolicyFileError,
     SharedKeepNet,
     agent_features,
 )
@@ -87,10 +87,10 @@ def test_a_policy_file_of_another_layout_is_refused_naming_both(tmp_path):
     net.save(tmp_path / "policy.pt")
     saved = torch.load(tmp_path / "policy.pt", weights_only=True)
     atomic_save(saved | {"layout": "shared-v0:agents.weight_norm"}, tmp_path / "old.pt")
-    with pytest.raises(LayoutMismatchError, match="shared-v0:agents.weight_norm.*shared-v1"):
+    with pytest.raises(PolicyFileError, match="shared-v0:agents.weight_norm.*shared-v1"):
         SharedKeepNet.load(tmp_path / "old.pt")
     atomic_save({"weights": torch.zeros(3)}, tmp_path / "agent.pt")
-    with pytest.raises(LayoutMismatchError, match="not a shared policy file"):
+    with pytest.raises(PolicyFileError, match="not a shared policy file"):
         SharedKeepNet.load(tmp_path / "agent.pt")
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -62,8 +63,9 @@ FILE_FORMAT = "decore-shared-policy"
 """The ``format`` entry of a saved policy."""
 
 
-class LayoutMismatchError(ValueError):
-    """A policy file or an observation that does not carry the inputs the policy reads."""
+class PolicyFileError(ValueError):
+    """A policy file that is missing or of another layout, or an observation without an input
+    the policy reads."""
 
 
 def check_observation(layout: Any) -> None:
@@ -71,7 +73,7 @@ def check_observation(layout: Any) -> None:
     names = layout.features
     missing = [f"{part}.{name}" for part, name in INPUTS if name not in names.get(part, ())]
     if missing:
-        raise LayoutMismatchError(
+        raise PolicyFileError(
             f"the task's observation has no {', '.join(missing)}, which the shared policy "
             f"reads ({FEATURE_LAYOUT}); build the env with this version of decore_env"
         )
@@ -142,14 +144,19 @@ class SharedKeepNet(nn.Module):
     @classmethod
     def load(cls, path: str | os.PathLike) -> SharedKeepNet:
         """The network saved at ``path``; a file of another layout is refused, naming both."""
+        if not Path(path).is_file():
+            raise PolicyFileError(
+                f"no policy file at {path}; give the shared-policy.pt of a shared-reinforce or "
+                "ppo-shared run folder"
+            )
         saved = read_tensors(path)
         if not isinstance(saved, dict) or saved.get("format") != FILE_FORMAT:
-            raise LayoutMismatchError(
-                f"{path} is not a shared policy file (no format {FILE_FORMAT!r}); save one with "
-                "SharedKeepNet.save or `decore compress --agent shared-reinforce --save-policy`"
+            raise PolicyFileError(
+                f"{path} is not a shared policy file (no format {FILE_FORMAT!r}); a run of "
+                "shared-reinforce or ppo-shared writes one as shared-policy.pt in its folder"
             )
         if saved["layout"] != FEATURE_LAYOUT:
-            raise LayoutMismatchError(
+            raise PolicyFileError(
                 f"{path} was saved for inputs {saved['layout']}; this version reads "
                 f"{FEATURE_LAYOUT}: retrain the policy with this version"
             )

@@ -93,8 +93,8 @@ class CompressConfig(TaskSpec):
     )
     policy_file: str | None = setting(
         None,
-        "shared-reinforce, ppo-shared: start from this trained shared policy network (transfer: "
-        "--policy-epochs 0 is zero-shot, its architecture with no pairs scored)",
+        "shared-reinforce, ppo-shared: start from this trained shared policy network (transfer; "
+        "with shared-reinforce, --policy-epochs 0 is zero-shot: its architecture, no pair scored)",
     )
     final_architecture: str = setting(
         "threshold",
@@ -135,8 +135,9 @@ class CompressConfig(TaskSpec):
             raise ValueError("checkpoint of a compress run must be a path")
         for name in ("baseline_epochs", "log_every"):
             positive_int(name, getattr(self, name))
-        if self.policy_epochs != 0 or self.policy_file is None:
-            positive_int("policy_epochs", self.policy_epochs)  # 0: zero-shot from a policy
+        zero_shot = self.agent == "shared-reinforce" and self.policy_file is not None
+        if self.policy_epochs != 0 or not zero_shot:  # 0: a trained policy's architecture
+            positive_int("policy_epochs", self.policy_epochs)
         if self.finetune_epochs != 0:
             positive_int("finetune_epochs", self.finetune_epochs)
         for name in ("baseline_lr", "agent_lr", "finetune_lr"):

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from agents.names import SHARED_AGENTS
+from agents.native.shared_net import SharedKeepNet
 from agents.run.config import CompressConfig
 from agents.run.folders import RunError, RunFiles, RunLock, check_run, load_state
 from agents.run.plots import plot_keep_probabilities, plot_kept_channels
@@ -143,6 +145,8 @@ def compress(
     model = fresh_network(config.model, splits, config.seed)  # refused before the folder appears
     if config.checkpoint is not None:
         load_weights(model, config.checkpoint)
+    if config.policy_file is not None:  # a missing or foreign policy file: refused here too
+        SharedKeepNet.load(config.policy_file)
     with RunLock(files):
         if not resume:  # every setting checked: only now does the run folder fill
             check_run(config, files.root, resume=False)  # another run may have begun here
@@ -222,6 +226,8 @@ class _Run:
 
         phase.run(save, tracker, self.progress)
         phase.agent.save(self.files.root / "policy.pt")
+        if self.config.agent in SHARED_AGENTS:  # the network a transfer to others starts from
+            phase.agent.save_policy(self.files.root / "shared-policy.pt")
         phase.env.close()  # the trained network is pruned next: no hooks of a compiled forward
         return phase
 
