@@ -31,7 +31,7 @@ from matplotlib.ticker import FuncFormatter
 
 from agents.bench.results import ResultsCSV, SchemaError
 from agents.bench.stats import bootstrap_ci, iqm, probability_of_improvement
-from agents.bench.suite_report import render_suite_from
+from agents.bench.suite_page import render_suite_from
 from agents.bench.sweep import (
     CELL_KEY,
     CONTESTANTS,

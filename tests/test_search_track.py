@@ -180,7 +180,7 @@ def test_a_cell_another_process_finished_meanwhile_is_not_run_again(tmp_path, mo
         table.append(row(second))  # meanwhile, another process appended the second cell
         return row(cell), []
 
-    monkeypatch.setattr(search, "run_search_cell", other_process_runs_the_second)
+    monkeypatch.setattr(search, "search_cell", other_process_runs_the_second)
     args = ({"embedded": TINY}, {"embedded": default_weights()}, tmp_path / "s.csv", "cmd")
     assert run_search_grid([first, second], *args, progress=False) == 1
     assert len(table.rows()) == 2
@@ -217,4 +217,7 @@ def test_an_agent_off_target_without_keep_scores_is_refused_by_name(monkeypatch,
 
     monkeypatch.setattr(search, "run_agent", lambda config, env: Blind())
     with pytest.raises(SweepError, match="reinforce missed the target and exposes no keep"):
-        search.run_search_cell(Cell("embedded", "reinforce", 0, 0.1), TINY, default_weights(), "")
+        cell = Cell("embedded", "reinforce", 0, 0.1)
+        search.search_cell(
+            cell, search_config(TINY, cell, default_weights()), default_weights(), ""
+        )

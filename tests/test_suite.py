@@ -12,12 +12,8 @@ import torch
 
 import decore_env  # noqa: F401  (registers the ids)
 from agents.bench.suite import finetune_lengths, full_schedule_agents, suite_cells, tier_tasks
-from agents.bench.suite_report import (
-    aggregated,
-    normalised_scores,
-    render_suite_from,
-    task_lines,
-)
+from agents.bench.suite_page import render_suite_from
+from agents.bench.suite_report import aggregated, normalised_scores, task_lines
 from agents.bench.sweep import SweepError
 from decore_env.data import embedded
 from decore_env.data.sets import load_dataset

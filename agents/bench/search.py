@@ -122,24 +122,29 @@ def _projected(agent: Any, env: Any, cell: Cell) -> Projected:
     return project(base.gates, mask, agent.keep_scores(), cell.target, cell.resource, seed)
 
 
-def run_search_cell(
-    cell: Cell, task: CompressConfig, checkpoint: str | Path, command: str
+def search_cell(
+    cell: Cell,
+    config: CompressConfig,
+    checkpoint: str | Path,
+    command: str,
+    share: float = 1.0,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Search ``cell`` and return its row and its anytime curve."""
-    config = search_config(task, cell, checkpoint)
+    """Search ``cell`` with the run settings ``config`` for ``share`` of its search epochs'
+    env steps (rounded; none with no search epochs: the agent's architecture before any
+    pair); its row and anytime curve."""
     env = policy_env(config, checkpoint)
+    steps = round(share * config.search_epochs * env.unwrapped.steps_per_epoch)
     if config.agent in ON_POLICY:  # whole rollouts that fill the budget: even_rollout
         from agents.sb3.adapter import even_rollout  # SB3 loads for its own cells only
 
-        steps = config.search_epochs * env.unwrapped.steps_per_epoch
         config = replace(config, sb3_n_steps=even_rollout(config.agent, steps, config.sb3_n_steps))
     env.reset(seed=config.seed)
     agent = run_agent(config, env)
     if isinstance(agent, Reference):  # greedy past the budget: its row shows what it needed
         agent.overrun = True
     base = env.unwrapped
-    budget = config.search_epochs * base.steps_per_epoch * agent.pairs_per_step
-    one_call = config.agent in (*REFERENCES, *LAYERWISE_AGENTS)
+    budget = steps * agent.pairs_per_step
+    one_call = config.agent in (*REFERENCES, *LAYERWISE_AGENTS) or budget == 0
     # an on-policy SB3 agent learns in whole rollouts: no chunk may be shorter than one
     rollout = getattr(getattr(agent, "model", None), "n_steps", 1) * agent.pairs_per_step
     chunks = [budget] if one_call else _chunks(budget, agent.pairs_per_step, rollout)
@@ -236,15 +241,28 @@ def run_search_grid(
     ``checkpoints``: the frozen baseline of each task. ``use_ray``: cells as Ray tasks of one
     CPU (and ``gpus_per_cell`` GPUs) each on a local Ray (rows written here, as they
     finish)."""
-    table, curves = open_search_tables(csv)
-    done = table.done()
-    todo = [c for c in dict.fromkeys(cells) if table.key_of(c.key()) not in done]
-    for cell in todo:
+    calls = {}
+    for cell in dict.fromkeys(cells):
         if cell.task not in tasks or cell.task not in checkpoints:
             raise SweepError(f"no settings or baseline for task {cell.task!r}")
-        search_config(tasks[cell.task], cell, checkpoints[cell.task])
-    calls = {c: (c, tasks[c.task], checkpoints[c.task], command) for c in todo}
-    outcomes = each_outcome(run_search_cell, calls, use_ray, gpus_per_cell)
+        config = search_config(tasks[cell.task], cell, checkpoints[cell.task])
+        calls[cell] = (cell, config, checkpoints[cell.task], command)
+    return run_search_cells(calls, csv, progress, use_ray, gpus_per_cell)
+
+
+def run_search_cells(
+    calls: Mapping[Cell, tuple],
+    csv: Path,
+    progress: bool = True,
+    use_ray: bool = False,
+    gpus_per_cell: float = 0.0,
+) -> int:
+    """Run :func:`search_cell` on each cell's arguments in ``calls`` and append the rows and
+    curves to ``csv`` as they come (a row another process wrote meanwhile wins); cells that
+    cannot run are raised together at the end (:class:`CellsFailed`)."""
+    table, curves = open_search_tables(csv)
+    todo = [c for c in calls if table.key_of(c.key()) not in table.done()]
+    outcomes = each_outcome(search_cell, {c: calls[c] for c in todo}, use_ray, gpus_per_cell)
     ran, failed = 0, []
     for cell, outcome in tqdm(outcomes, total=len(todo), desc="search cells", unit="cell",
                               disable=not progress):  # fmt: skip

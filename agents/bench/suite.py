@@ -35,8 +35,8 @@ schedule."""
 
 
 def tier_tasks(tier: str, names: Sequence[str] | None = None) -> list[SuiteTask]:
-    """The tier's tasks, or those of its tasks whose id is in ``names``."""
-    tasks = [t for t in SUITE if t.tier == tier]
+    """The tier's tasks in the grid, or those of them whose id is in ``names``."""
+    tasks = [t for t in SUITE if t.tier == tier and t.grid]
     if names:
         unknown = sorted(set(names) - {t.id for t in tasks})
         if unknown:

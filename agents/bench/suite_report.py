@@ -22,17 +22,12 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from agents.bench.cells import CELL_KEY
-from agents.bench.finetune import FINETUNE_COLUMNS, JOINT
-from agents.bench.results import ResultsCSV
-from agents.bench.search import open_search_tables
 from agents.bench.search_report import mean_interval
 from agents.bench.stats import CONFIDENCE, bootstrap_ci, iqm
 from agents.bench.sweep import CONTESTANTS
-from agents.names import REFERENCES
+from agents.names import ON_POLICY, REFERENCES
 from agents.run.plots import save_figure
-from decore_env.common.files import write_text_atomic
-from decore_env.envs.suite import SUITE, SuiteTask
+from decore_env.envs.suite import SuiteTask
 
 Rows = Sequence[Mapping[str, str]]
 PROFILE_TAUS = np.linspace(-0.5, 1.1, 161)
@@ -42,13 +37,6 @@ RANDOM = "random"
 AGGREGATE_SEEDS = 5
 """Seeds 0-4 of every task enter the suite score and profiles (the fewest a task has), so
 that each task weighs the same; the per-task tables use all of a task's seeds."""
-ON_POLICY = ("a2c", "ppo")
-"""Algorithms that learn in whole rollouts: they may finish one past the budget."""
-SEARCH_CSVS = ("search-track.csv", "suite-search.csv")
-"""The search rows of the suite: the search track's (its LeNet-5 / MNIST tasks) and the
-suite grid's."""
-FINETUNE_CSVS = ("finetune-track.csv", "suite-finetune.csv")
-"""Their fine-tune rows."""
 
 
 def task_rows(rows: Rows, task: SuiteTask) -> list[Mapping[str, str]]:
@@ -200,10 +188,10 @@ def finetune_lines(rows: Rows, task: SuiteTask) -> list[str]:
     return lines
 
 
-def render_suite(
+def suite_lines(
     tasks: Sequence[SuiteTask], search: Rows, finetune: Rows, out: Path, sources: Sequence[str]
-) -> list[Path]:
-    """``suite.md`` and ``suite-profiles.png`` in ``out``; returns the files written."""
+) -> tuple[list[str], list[Path]]:
+    """The suite page's lines for both tracks, and the plots written in ``out``."""
     per_task = {t.id: normalised_scores(search, t) for t in tasks}
     suite = aggregated(tasks, per_task)
     lines = [
@@ -221,8 +209,9 @@ def render_suite(
             if task.baseline_val is not None and task.baseline_test is not None
             else "-"
         )
+        held_out = "" if task.grid else " (held out: transfer track)"
         lines.append(
-            f"| T{i + 1} | `{task.id}` | {task.model} | {task.dataset} | "
+            f"| T{i + 1} | `{task.id}`{held_out} | {task.model} | {task.dataset} | "
             f"{task.target:g} of {task.resource} | {task.pairs:,} | {base} |"
         )
     written = []
@@ -239,21 +228,4 @@ def render_suite(
         if task_rows(finetune, task):
             lines += [f"## T{i + 1} fine-tune track: drop from the baseline (points)", ""]
             lines += [*finetune_lines(finetune, task), ""]
-    commits = sorted({r["commit"][:7] for r in [*search, *finetune]})
-    lines += [f"Rows from commit {', '.join(commits)}.", ""]
-    return [write_text_atomic(out / "suite.md", "\n".join(lines)), *written]
-
-
-def render_suite_from(results: Path, out: Path) -> list[Path]:
-    """The suite page from the CSVs in ``results`` (those missing count as empty)."""
-    search = [r for name in SEARCH_CSVS for r in open_search_tables(results / name)[0].rows()]
-    finetune = [
-        r
-        for name in FINETUNE_CSVS
-        for r in ResultsCSV(results / name, FINETUNE_COLUMNS, (*CELL_KEY, "epochs")).rows()
-        if r["agent"] != JOINT  # its own kept fraction: not at the task's budget
-    ]
-    if not search:
-        raise ValueError(f"no search rows in {results}: run benchmarks/suite.py first")
-    sources = [f"`{n}`" for n in (*SEARCH_CSVS, *FINETUNE_CSVS) if (results / n).is_file()]
-    return render_suite(SUITE, search, finetune, out, sources)
+    return lines, written

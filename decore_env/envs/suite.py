@@ -44,6 +44,9 @@ class SuiteTask:
     baseline_test: float | None = None
     tier: str = "cpu"
     summary: str = ""
+    grid: bool = True
+    """In the suite's grid and score; False: held out of them, for the transfer track, which
+    makes its own rows (a network no suite score trains anything on)."""
 
     @property
     def pairs(self) -> int:
@@ -59,16 +62,19 @@ class SuiteTask:
 
 _MNIST = dict(model="lenet5", dataset="embedded", train_images=10_000, track_task="embedded")
 _MNIST_SCHEDULE = dict(search_epochs=30, finetune_epochs=33, finetune_lr=0.02)
-_RESNET20 = dict(
-    model="resnet20",
+_CIFAR10_SUBSET = dict(
     dataset="embedded_cifar10",
     train_images=13_000,
-    track_task="resnet20-cifar10",
     search_epochs=3,
     finetune_epochs=15,
     finetune_lr=0.02,
+)
+_RESNET20 = dict(
+    model="resnet20",
+    track_task="resnet20-cifar10",
     baseline_val=0.7845,
     baseline_test=0.7867,
+    **_CIFAR10_SUBSET,
 )
 _CIFAR10_GPU = dict(
     dataset="cifar10",

@@ -1,0 +1,100 @@
+"""The transfer track's tables, for the suite page: per held-out task, every contestant's
+one-shot test top-1, and each trained policy against each reference that spent the same
+pairs, paired by seed (the policy of seed k against the reference's run at seed k)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+
+from agents.bench.search_report import mean_interval
+from agents.bench.stats import CONFIDENCE, paired_difference
+from agents.bench.suite_report import finetune_lines, task_rows
+from agents.bench.transfer import (
+    FEW_SHOT,
+    FEW_SHOT_AGENTS,
+    FEW_SHOT_TAG,
+    HELD_OUT,
+    PPO_TRAIN_TASK,
+    TRAIN_SEARCHES,
+    TRAIN_TASKS,
+    TRAINERS,
+    ZERO_PAIR_REFERENCES,
+    ZERO_SHOT,
+)
+from decore_env.envs.suite import suite_task
+
+Rows = Sequence[Mapping[str, str]]
+
+
+def _by_seed(rows: Rows) -> dict[str, dict[int, float]]:
+    """contestant -> seed -> one-shot test top-1."""
+    table: dict[str, dict[int, float]] = defaultdict(dict)
+    for row in rows:
+        table[row["agent"]][int(row["seed"])] = float(row["test_acc"])
+    return table
+
+
+def _versus(table: Mapping[str, Mapping[int, float]], mine: str, other: str) -> str:
+    """``mine`` - ``other`` in points over their common seeds, with its paired interval."""
+    seeds = sorted(set(table.get(mine, {})) & set(table.get(other, {})))
+    if len(seeds) < 2:
+        return "-"
+    diff = paired_difference([table[mine][s] for s in seeds], [table[other][s] for s in seeds])
+    return f"{100 * diff.mean:+.2f} [{100 * diff.low:+.2f}, {100 * diff.high:+.2f}]"
+
+
+def _matrix(table: Mapping[str, Mapping[int, float]], tag: str, others: Sequence[str]) -> list[str]:
+    """Each trained policy's ``tag`` rows against each of ``others``."""
+    lines = ["| policy | " + " | ".join(f"vs {o}" for o in others) + " |"]
+    lines.append("|---|" + "---|" * len(others))
+    for trainer in TRAINERS:
+        mine = f"{trainer}:{tag}"
+        lines.append(f"| {mine} | " + " | ".join(_versus(table, mine, o) for o in others) + " |")
+    return lines
+
+
+def transfer_lines(search: Rows, finetune: Rows) -> list[str]:
+    """The transfer section of the suite page (empty without transfer rows)."""
+    if not search:
+        return []
+    trained = ", ".join(f"`{t}`" for t in TRAIN_TASKS)
+    lines = [
+        "## Transfer track: a shared policy on tasks it never trained on",
+        "",
+        f"shared-native trains on {trained} at once, shared-ppo (SB3 PPO with the shared actor) "
+        f"on `{PPO_TRAIN_TASK}`, each for {TRAIN_SEARCHES} times each task's search budget, "
+        f"seeds {_seeds(search)}. Zero-shot: the policy's architecture with no pair scored on "
+        f"the task; few-shot: {FEW_SHOT:.0%} of the task's search budget to adapt (native "
+        "REINFORCE from the policy), against the others given the same pairs. One-shot test "
+        f"top-1 (%) with adaptive BN; differences in points, paired by seed, "
+        f"{CONFIDENCE:.0%} t intervals. Regenerate: `python benchmarks/transfer.py --ray`.",
+        "",
+    ]
+    for task in map(suite_task, HELD_OUT):
+        mine = task_rows(search, task)
+        if not mine:
+            continue
+        table = _by_seed(mine)
+        pairs = {r["agent"]: int(r["pairs"]) for r in mine}
+        lines += [f"### `{task.id}`", "", "| contestant | pairs | test top-1 [CI] | seeds |"]
+        lines.append("|---|---|---|---|")
+        for agent in sorted(table, key=lambda a: -sum(table[a].values()) / len(table[a])):
+            values = list(table[agent].values())
+            lines.append(
+                f"| {agent} | {pairs[agent]:,} | {mean_interval(values)} | {len(values)} |"
+            )
+        lines += ["", "Zero-shot against the references that spend no pairs:", ""]
+        lines += _matrix(table, ZERO_SHOT, ZERO_PAIR_REFERENCES)
+        lines += ["", f"Few-shot against the searchers given the same {FEW_SHOT:.0%}:", ""]
+        lines += _matrix(table, FEW_SHOT_TAG, [f"{a}:{FEW_SHOT_TAG}" for a in FEW_SHOT_AGENTS])
+        if task_rows(finetune, task):
+            lines += ["", "Fine-tune track (drop from the baseline, points):", ""]
+            lines += finetune_lines(finetune, task)
+        lines.append("")
+    return lines
+
+
+def _seeds(rows: Rows) -> str:
+    seeds = sorted({int(r["seed"]) for r in rows})
+    return f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
