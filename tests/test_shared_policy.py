@@ -15,6 +15,7 @@ from agents.native.shared_net import (
     SharedKeepNet,
     agent_features,
 )
+from agents.references.targets import kept_fraction
 from agents.run.config import CompressConfig
 from decore_env.common.files import atomic_save
 
@@ -82,6 +83,18 @@ def test_a_saved_policy_loads_as_weights_only_and_gives_the_same_architecture(tm
     assert torch.equal(loaded.architecture(), agent.architecture())
 
 
+def test_the_shared_agent_reports_its_architecture_on_the_target():
+    """Its channels' keep probabilities move together: the budget steers on the budget
+    architecture, not on the all-or-nothing threshold one."""
+    env = vector_env(target_params=0.1)
+    agent = make_agent("shared-reinforce", env, seed=0)
+    agent.learn(5 * N * env.unwrapped.samples_per_mask)
+    reported = env.unwrapped.task.architecture.cpu()
+    assert torch.equal(reported, agent.architecture().cpu())
+    assert kept_fraction(env.unwrapped.gates, reported, "params") == pytest.approx(0.1, rel=0.02)
+    assert agent.keep_probabilities().min() > 0.5  # the threshold architecture keeps all
+
+
 def test_a_policy_file_of_another_layout_is_refused_naming_both(tmp_path):
     net = SharedKeepNet()
     net.save(tmp_path / "policy.pt")
@@ -133,5 +146,5 @@ def test_a_ppo_trained_policy_starts_the_native_agent_on_the_same_logits(tmp_pat
         seed=0,
         policy_file=str(tmp_path / "policy.pt"),
     )
-    torch.testing.assert_close(native.keep_scores(), ppo.keep_scores())
+    torch.testing.assert_close(native.keep_probabilities().cpu(), ppo.keep_scores())
     assert not np.allclose(ppo.keep_scores().numpy(), torch.sigmoid(torch.tensor(3.0)).item())

@@ -192,8 +192,7 @@ class DecoreAgent:
         if self.config.final_architecture == "threshold" or budget is None:
             return self.final_mask()
         resource, target = budget
-        p = self.keep_probabilities().cpu()
-        order = torch.argsort(p, stable=True)  # least likely kept dropped first
+        order = torch.argsort(self.keep_scores(), stable=True)  # least likely kept dropped first
         mask = drop_until(self.base.gates, order, target, resource)
         return mask.to(self.base.device)
 
