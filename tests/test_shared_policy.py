@@ -95,6 +95,15 @@ def test_the_shared_agent_reports_its_architecture_on_the_target():
     assert agent.keep_probabilities().min() > 0.5  # the threshold architecture keeps all
 
 
+def test_ppo_with_the_shared_policy_reports_its_architecture_on_the_target():
+    env = vector_env(tensors=False, target_params=0.1, reward_reduction="mean")
+    agent = make_agent("ppo-shared", env, seed=0, n_steps=4)
+    agent.learn(4 * N)
+    reported = env.unwrapped.task.architecture.cpu()
+    assert torch.equal(reported, agent.mask)
+    assert kept_fraction(env.unwrapped.gates, reported, "params") == pytest.approx(0.1, rel=0.02)
+
+
 def test_a_policy_file_of_another_layout_is_refused_naming_both(tmp_path):
     net = SharedKeepNet()
     net.save(tmp_path / "policy.pt")

@@ -37,10 +37,12 @@ from stable_baselines3.common.noise import NormalActionNoise, VectorizedActionNo
 
 from agents.mask_agent import MaskAgent
 from agents.names import RELAXED, SB3_AGENTS
+from agents.references.targets import drop_until
 from agents.sb3.policy import ScaledBernoulliPolicy
 from agents.sb3.shared_policy import SharedActorCriticPolicy
 from agents.sb3.vec_env import SB3VectorEnv
 from decore_env.common.seeds import derive_seed
+from decore_env.envs.budget import budget_target
 
 ALGORITHMS = {
     "a2c": stable_baselines3.A2C,
@@ -139,11 +141,25 @@ class ReportArchitecture(BaseCallback):
 
     def __init__(self, env: Any) -> None:
         super().__init__()
-        self.decore_env = env.unwrapped
+        self.env = env
 
     def _on_step(self) -> bool:
-        self.decore_env.report_architecture(deterministic_mask(self.model, self.locals["new_obs"]))
+        mask = reported_mask(self.model, self.locals["new_obs"], self.env)
+        self.env.unwrapped.report_architecture(mask)
         return True
+
+
+def reported_mask(model: BaseAlgorithm, observations: np.ndarray, env: Any) -> torch.Tensor:
+    """The architecture an SB3 agent would output now: its deterministic mask; with the
+    shared policy and a budget, the channels of highest keep probability that meet the target
+    (one network moves every channel's probability together, so its threshold mask jumps
+    between all and none, as the native shared agent's does)."""
+    budget = budget_target(env)
+    if not isinstance(model.policy, SharedActorCriticPolicy) or budget is None:
+        return deterministic_mask(model, observations)
+    resource, target = budget
+    order = torch.argsort(keep_scores(model, observations), stable=True)
+    return drop_until(env.unwrapped.gates, order, target, resource)
 
 
 def action_space(env: Any) -> spaces.Space:
@@ -210,7 +226,7 @@ class SB3Agent(MaskAgent):
         report = ReportArchitecture(self.env)
         self.model.learn(steps, callback=report, reset_num_timesteps=False)
         self.num_timesteps = self.model.num_timesteps * pairs_per_timestep(self.env)
-        self.mask = deterministic_mask(self.model, self.model._last_obs)
+        self.mask = reported_mask(self.model, self.model._last_obs, self.env)
         self.env.unwrapped.report_architecture(self.mask)
         return self
 
