@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agents.names import AGENTS, LAYERWISE_AGENTS, REFERENCES, SB3_AGENTS
+from agents.names import AGENTS, LAYERWISE_AGENTS, REFERENCES, SB3_AGENTS, SHARED_AGENTS
 from agents.native.reinforce import DecoreAgent, ReinforceConfig
 from agents.native.settings import PLUS_AGENT_SETTINGS, SHARED_LR
 from agents.native.shared import SharedReinforceAgent
@@ -39,6 +39,8 @@ def make_agent(
     if name in REFERENCES:
         return Reference(name, env, seed=seed, **kwargs)
     policy_file = kwargs.pop("policy_file", None)
+    if policy_file is not None and name not in SHARED_AGENTS:
+        raise ValueError(f"policy_file starts a shared policy; {name} has none")
     net = None if policy_file is None else SharedKeepNet.load(policy_file)
     if name in SB3_AGENTS:
         from agents.sb3.adapter import SB3Agent  # stable-baselines3 loads only for its agents

@@ -50,14 +50,19 @@ def test_an_agent_reads_only_its_own_its_groups_and_the_tasks_entries():
     obs = torch.as_tensor(env.reset(seed=0)[0])[0]
     features = agent_features(layout, obs)
     assert features.shape == (layout.n_agents, len(INPUTS))
+    parts = layout.unpack(obs)
+    group = torch.repeat_interleave(torch.arange(4), torch.tensor(layout.sizes))
+    torch.testing.assert_close(features[:, 0], parts["groups"][group, 0])  # position
+    torch.testing.assert_close(features[:, 3], parts["groups"][group, 3].log10() / 6)  # MACs
+    torch.testing.assert_close(features[:, 4], parts["agents"][:, 0])  # weight norm
     assert features[:, 6].eq(0.2).all() and features[:, 7].eq(1.0).all()  # the targets
-    assert features[:, 2:4].min() >= -1 and features[:, 2:4].max() <= 0  # log shares
     changed = obs.clone()
-    parts = layout.unpack(changed)
+    parts = layout.unpack(changed)  # views: writing them writes ``changed``
     parts["agents"][6:, :] = torch.rand_like(parts["agents"][6:, :])  # every other group's
     parts["groups"][1:, :] = torch.rand_like(parts["groups"][1:, :])
     parts["global"][:3] = 0.5  # the moving entries, which the policy does not read
-    assert torch.equal(agent_features(layout, changed)[:6], features[:6])
+    moved = agent_features(layout, changed)
+    assert torch.equal(moved[:6], features[:6]) and not torch.equal(moved[6:], features[6:])
 
 
 def test_an_agents_logit_does_not_depend_on_the_order_or_number_of_the_others():
@@ -114,6 +119,12 @@ def test_a_policy_file_of_another_layout_is_refused_naming_both(tmp_path):
     atomic_save({"weights": torch.zeros(3)}, tmp_path / "agent.pt")
     with pytest.raises(PolicyFileError, match="not a shared policy file"):
         SharedKeepNet.load(tmp_path / "agent.pt")
+    for broken in ({"state": {}}, {"hidden": [7]}):  # a part missing, a part of other shapes
+        atomic_save(saved | broken, tmp_path / "broken.pt")
+        with pytest.raises(PolicyFileError, match="holds no whole policy network"):
+            SharedKeepNet.load(tmp_path / "broken.pt")
+    with pytest.raises(ValueError, match="reinforce has none"):
+        make_agent("reinforce", vector_env(), policy_file=str(tmp_path / "policy.pt"))
 
 
 def test_the_shared_agent_needs_observations_and_a_policy_file_needs_a_shared_agent():

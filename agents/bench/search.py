@@ -261,7 +261,8 @@ def run_search_cells(
     curves to ``csv`` as they come (a row another process wrote meanwhile wins); cells that
     cannot run are raised together at the end (:class:`CellsFailed`)."""
     table, curves = open_search_tables(csv)
-    todo = [c for c in calls if table.key_of(c.key()) not in table.done()]
+    done = table.done()
+    todo = [c for c in calls if table.key_of(c.key()) not in done]
     outcomes = each_outcome(search_cell, {c: calls[c] for c in todo}, use_ray, gpus_per_cell)
     ran, failed = 0, []
     for cell, outcome in tqdm(outcomes, total=len(todo), desc="search cells", unit="cell",

@@ -98,6 +98,8 @@ def aggregated(
     5)."""
     out = {}
     for i, task in enumerate(tasks):
+        if not task.grid:  # held out of the suite score (the transfer track's task)
+            continue
         scores = per_task.get(task.id, {})
         kept = {
             agent: [v for seed, v in sorted(by_seed.items()) if seed < AGGREGATE_SEEDS]

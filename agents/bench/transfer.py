@@ -84,12 +84,17 @@ def train_missing(
     many trained."""
     table = ResultsCSV(csv, TRAINING_COLUMNS, ("trainer", "seed", "task"), ("pairs", "seconds"))
     have = {(r["trainer"], int(r["seed"])) for r in table.rows()}
-    calls = {
-        (trainer, seed): (trainer, seed, policy_path(policies, trainer, seed))
-        for trainer in TRAINERS
-        for seed in seeds
-        if (trainer, seed) not in have or not policy_path(policies, trainer, seed).is_file()
-    }
+    calls = {}
+    for trainer in TRAINERS:
+        for seed in seeds:
+            path = policy_path(policies, trainer, seed)
+            if (trainer, seed) in have and not path.is_file():
+                raise SweepError(
+                    f"{csv} records {trainer} seed {seed} but {path} is missing: restore the "
+                    "file, or delete those rows to train it again"
+                )
+            if (trainer, seed) not in have:  # a file without rows: trained again, overwritten
+                calls[trainer, seed] = (trainer, seed, path)
     policies.mkdir(parents=True, exist_ok=True)
     for (trainer, seed), outcome in each_outcome(train_policy, calls, use_ray):
         spent = outcome()
@@ -145,10 +150,11 @@ def _train_native(seed: int, path: Path) -> dict[str, int]:
     net = SharedKeepNet(settings.init_weight)
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
     agents, budgets = [], []
-    for config, checkpoint in setups:
+    for i, (config, checkpoint) in enumerate(setups):
         env = policy_env(config, checkpoint)
         env.reset(seed=config.seed)
-        agent = SharedReinforceAgent(env, settings, config.seed, net=net, optimizer=optimizer)
+        own_seed = seed * len(TRAIN_TASKS) + i  # each task its own action sampler
+        agent = SharedReinforceAgent(env, settings, own_seed, net=net, optimizer=optimizer)
         agents.append(agent)
         budgets.append(TRAIN_SEARCHES * config.search_epochs * agent.base.steps_per_epoch
                        * agent.pairs_per_step)  # fmt: skip

@@ -76,14 +76,8 @@ def transfer_lines(search: Rows, finetune: Rows) -> list[str]:
         if not mine:
             continue
         table = _by_seed(mine)
-        pairs = {r["agent"]: int(r["pairs"]) for r in mine}
-        lines += [f"### `{task.id}`", "", "| contestant | pairs | test top-1 [CI] | seeds |"]
-        lines.append("|---|---|---|---|")
-        for agent in sorted(table, key=lambda a: -sum(table[a].values()) / len(table[a])):
-            values = list(table[agent].values())
-            lines.append(
-                f"| {agent} | {pairs[agent]:,} | {mean_interval(values)} | {len(values)} |"
-            )
+        lines += [f"### `{task.id}`", ""]
+        lines += _means_lines(mine, table)
         lines += ["", "Zero-shot against the references that spend no pairs:", ""]
         lines += _matrix(table, ZERO_SHOT, ZERO_PAIR_REFERENCES)
         lines += ["", f"Few-shot against the searchers given the same {FEW_SHOT:.0%}:", ""]
@@ -92,6 +86,26 @@ def transfer_lines(search: Rows, finetune: Rows) -> list[str]:
             lines += ["", "Fine-tune track (drop from the baseline, points):", ""]
             lines += finetune_lines(finetune, task)
         lines.append("")
+    return lines
+
+
+def _means_lines(rows: Rows, table: Mapping[str, Mapping[int, float]]) -> list[str]:
+    """Every contestant's mean with its interval, and the most pairs it scored on a seed;
+    flagged where that is past the few-shot budget (what the native few-shot runs spend, in
+    whole steps)."""
+    pairs: dict[str, int] = defaultdict(int)
+    for row in rows:
+        pairs[row["agent"]] = max(pairs[row["agent"]], int(row["pairs"]))
+    budget = pairs.get(f"{TRAINERS[0]}:{FEW_SHOT_TAG}")
+    lines = ["| contestant | pairs (most on a seed) | test top-1 [CI] | seeds |"]
+    lines.append("|---|---|---|---|")
+    for agent in sorted(table, key=lambda a: -sum(table[a].values()) / len(table[a])):
+        values = list(table[agent].values())
+        over = budget is not None and agent.endswith(FEW_SHOT_TAG) and pairs[agent] > budget
+        flag = " **over budget**" if over else ""
+        lines.append(
+            f"| {agent} | {pairs[agent]:,}{flag} | {mean_interval(values)} | {len(values)} |"
+        )
     return lines
 
 

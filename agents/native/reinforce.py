@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from agents.native.settings import FINAL_ARCHITECTURES, PAPER_INIT_WEIGHT, PAPER_LR
-from agents.references.targets import drop_until
+from agents.references.targets import top_scored
 from decore_env.channels.importance import rank_in_group
 from decore_env.common.files import atomic_save, read_tensors
 from decore_env.common.seeds import derive_seed
@@ -192,8 +192,7 @@ class DecoreAgent:
         if self.config.final_architecture == "threshold" or budget is None:
             return self.final_mask()
         resource, target = budget
-        order = torch.argsort(self.keep_scores(), stable=True)  # least likely kept dropped first
-        mask = drop_until(self.base.gates, order, target, resource)
+        mask = top_scored(self.base.gates, self.keep_scores(), target, resource)
         return mask.to(self.base.device)
 
     def predict(
@@ -204,9 +203,10 @@ class DecoreAgent:
         deterministic: bool = True,
     ) -> tuple[np.ndarray, None]:
         """(mask, None) like Stable-Baselines3: one mask for one observation, an (N, n_agents)
-        batch for a batch of N observations (a vector env's). The policy is state-free (one
-        number per channel), so the observation sets only the batch size. ``deterministic``
-        gives :meth:`architecture`, otherwise masks are sampled."""
+        batch for a batch of N observations (a vector env's). The observation sets only the
+        batch size: the per-channel policy is state-free, the shared one reads the observation
+        of its last step. ``deterministic`` gives :meth:`architecture`, otherwise masks are
+        sampled."""
         batch = np.shape(observation)[0] if np.ndim(observation) == 2 else None
         p = self.keep_probabilities().expand(batch or 1, -1)
         if deterministic:

@@ -99,10 +99,12 @@ class SharedReinforceAgent(DecoreAgent):
         return self.architecture()
 
     def _policy_state(self) -> dict:
-        return {"net": {k: v.detach().cpu() for k, v in self.net.state_dict().items()}}
+        net = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+        return {"net": net, "features": self.features.cpu()}  # the inputs of the next step
 
     def _load_policy_state(self, state: dict) -> None:
         self.net.load_state_dict(state["net"])
+        self.features = state["features"].to(self.base.device)
 
     def save_policy(self, path: str | os.PathLike) -> None:
         """Write the shared network alone (the file zero- and few-shot runs start from)."""
@@ -127,8 +129,8 @@ def train_tasks(
     for agent, budget in zip(agents, budgets, strict=True):
         if budget < 0 or budget % agent.pairs_per_step:
             raise ValueError(
-                f"a budget of {budget} pairs is not a multiple of the {agent.pairs_per_step} "
-                "pairs one step scores on its task; round it"
+                f"a budget of {budget} pairs is not a whole number >= 0 of the "
+                f"{agent.pairs_per_step} pairs one step scores on its task; round it"
             )
     total = sum(b // a.pairs_per_step for a, b in zip(agents, budgets, strict=True))
     start = [a.num_timesteps for a in agents]

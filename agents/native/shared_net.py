@@ -29,6 +29,7 @@ step); the target stands in for it.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Sequence
@@ -79,16 +80,19 @@ def check_observation(layout: Any) -> None:
         )
 
 
+@functools.lru_cache(maxsize=16)
+def _group_of_agent(layout: Any) -> Tensor:
+    """(A,) the group of each agent, for a checked layout (one per network, kept)."""
+    check_observation(layout)
+    return torch.repeat_interleave(torch.arange(len(layout.sizes)), torch.tensor(layout.sizes))
+
+
 def agent_features(layout: Any, obs: Tensor) -> Tensor:
     """(..., A, len(INPUTS)) inputs of every agent from observations (..., D) laid out by
     ``layout`` (``env.unwrapped.layout``), transformed as the module docstring says."""
-    check_observation(layout)
     names = layout.features
     parts = layout.unpack(torch.as_tensor(obs, dtype=torch.float32))
-    sizes = torch.tensor(layout.sizes, device=parts["agents"].device)
-    group_of_agent = torch.repeat_interleave(
-        torch.arange(len(layout.sizes), device=sizes.device), sizes
-    )
+    group_of_agent = _group_of_agent(layout).to(parts["agents"].device)
     n_agents = parts["agents"].shape[-2]
     columns = []
     for part, name in INPUTS:
@@ -155,11 +159,15 @@ class SharedKeepNet(nn.Module):
                 f"{path} is not a shared policy file (no format {FILE_FORMAT!r}); a run of "
                 "shared-reinforce or ppo-shared writes one as shared-policy.pt in its folder"
             )
-        if saved["layout"] != FEATURE_LAYOUT:
+        if saved.get("layout") != FEATURE_LAYOUT:
             raise PolicyFileError(
-                f"{path} was saved for inputs {saved['layout']}; this version reads "
+                f"{path} was saved for inputs {saved.get('layout')}; this version reads "
                 f"{FEATURE_LAYOUT}: retrain the policy with this version"
             )
-        net = cls(hidden=saved["hidden"])
-        net.load_state_dict(saved["state"])
+        try:
+            net = cls(hidden=saved["hidden"])
+            net.load_state_dict(saved["state"])
+        except (KeyError, TypeError, RuntimeError) as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise PolicyFileError(f"{path} holds no whole policy network ({detail:.120})") from None
         return net

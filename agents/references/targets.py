@@ -26,6 +26,12 @@ def kept_fraction(gates: ChannelGates, mask: Tensor, resource: str) -> float:
     return float(cost[0]) / gates.full_cost[resource]
 
 
+def top_scored(gates: ChannelGates, scores: Tensor, target: float, resource: str) -> Tensor:
+    """The channels of highest ``scores`` (n_agents,) that meet ``target`` within TOLERANCE
+    from below: the lowest dropped first (ties in index order)."""
+    return drop_until(gates, torch.argsort(scores, stable=True), target, resource)
+
+
 def drop_until(
     gates: ChannelGates, order: Tensor, target: float, resource: str, mask: Tensor | None = None
 ) -> Tensor:

@@ -136,7 +136,12 @@ class CompressConfig(TaskSpec):
         for name in ("baseline_epochs", "log_every"):
             positive_int(name, getattr(self, name))
         zero_shot = self.agent == "shared-reinforce" and self.policy_file is not None
-        if self.policy_epochs != 0 or not zero_shot:  # 0: a trained policy's architecture
+        if self.policy_epochs == 0 and not zero_shot:
+            raise ValueError(
+                "policy_epochs must be a positive int; 0 (zero-shot) only with --agent "
+                "shared-reinforce and a --policy-file"
+            )
+        if self.policy_epochs != 0:
             positive_int("policy_epochs", self.policy_epochs)
         if self.finetune_epochs != 0:
             positive_int("finetune_epochs", self.finetune_epochs)

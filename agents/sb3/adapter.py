@@ -37,7 +37,7 @@ from stable_baselines3.common.noise import NormalActionNoise, VectorizedActionNo
 
 from agents.mask_agent import MaskAgent
 from agents.names import RELAXED, SB3_AGENTS
-from agents.references.targets import drop_until
+from agents.references.targets import top_scored
 from agents.sb3.policy import ScaledBernoulliPolicy
 from agents.sb3.shared_policy import SharedActorCriticPolicy
 from agents.sb3.vec_env import SB3VectorEnv
@@ -94,8 +94,8 @@ def even_rollout(name: str, budget_steps: int, longest: int | None = None) -> in
             SETTINGS[name].get("n_steps")
             or inspect.signature(ALGORITHMS[name]).parameters["n_steps"].default
         )
-    rollouts = -(-budget_steps // longest)
-    return -(-budget_steps // rollouts)
+    rollouts = max(1, -(-budget_steps // longest))
+    return max(1, -(-budget_steps // rollouts))
 
 
 def pairs_per_timestep(env: Any) -> int:
@@ -151,15 +151,16 @@ class ReportArchitecture(BaseCallback):
 
 def reported_mask(model: BaseAlgorithm, observations: np.ndarray, env: Any) -> torch.Tensor:
     """The architecture an SB3 agent would output now: its deterministic mask; with the
-    shared policy and a budget, the channels of highest keep probability that meet the target
-    (one network moves every channel's probability together, so its threshold mask jumps
-    between all and none, as the native shared agent's does)."""
+    shared policy and a budget, the channels of highest keep logit that meet the target (why:
+    :meth:`agents.native.shared.SharedReinforceAgent.final_mask`)."""
     budget = budget_target(env)
     if not isinstance(model.policy, SharedActorCriticPolicy) or budget is None:
         return deterministic_mask(model, observations)
     resource, target = budget
-    order = torch.argsort(keep_scores(model, observations), stable=True)
-    return drop_until(env.unwrapped.gates, order, target, resource)
+    obs_tensor, _ = model.policy.obs_to_tensor(np.asarray(observations)[:1])
+    with torch.no_grad():
+        logits = model.policy.get_distribution(obs_tensor).distribution.logits[0].float()
+    return top_scored(env.unwrapped.gates, logits, target, resource)
 
 
 def action_space(env: Any) -> spaces.Space:
