@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from agents.bench.finetune import run_finetune_grid
+from agents.bench.scripts import exit_status
 from agents.bench.search import SEARCH_TASK, TRACK_AGENTS, open_search_tables, run_search_grid
 from agents.bench.suite import (
     FINETUNE_SEEDS,
@@ -35,7 +36,6 @@ from agents.bench.suite import (
 from agents.bench.suite_report import task_rows
 from agents.bench.sweep import CONTESTANTS, SweepError
 from agents.run.summary import command_line
-from decore_env.common.disk import DiskFullError
 from decore_env.envs.suite import TIERS
 
 HERE = Path(__file__).resolve().parent
@@ -108,14 +108,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     command = command_line(sys.argv if argv is None else [__file__, *argv])
     torch.set_num_threads(args.threads)
-    try:
+
+    def work() -> None:
         if args.tier == "gpu" and not torch.cuda.is_available():
             raise SweepError("--tier gpu needs a CUDA GPU and none is visible here; nothing ran")
         print(f"{run(args, command)} cells run; rows in {args.csv}")
-    except (ValueError, DiskFullError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return exit_status(work)
 
 
 if __name__ == "__main__":

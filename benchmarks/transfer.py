@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from agents.bench.finetune import run_finetune_grid
+from agents.bench.scripts import exit_status
 from agents.bench.search import open_search_tables, run_search_cells
 from agents.bench.suite import task_checkpoint, task_config
 from agents.bench.suite_page import render_suite_from
@@ -34,7 +35,6 @@ from agents.bench.transfer import (
     transfer_calls,
 )
 from agents.run.summary import command_line
-from decore_env.common.disk import DiskFullError
 from decore_env.envs.suite import suite_task
 
 HERE = Path(__file__).resolve().parent
@@ -92,12 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     command = command_line(sys.argv if argv is None else [__file__, *argv])
     torch.set_num_threads(args.threads)
-    try:
-        run(args, command)
-    except (ValueError, DiskFullError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_status(lambda: run(args, command))
 
 
 if __name__ == "__main__":

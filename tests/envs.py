@@ -13,16 +13,16 @@ EPOCH_STEPS = 10_000 // 256
 at the paper's batch of 256."""
 
 
-def agent_env(num_envs: int, seed: int = 0, **fields) -> gym.vector.VectorEnv:
+def agent_env(num_envs: int, seed: int = 0, tensors: bool = True, **fields) -> gym.vector.VectorEnv:
     """The default task as the native vector env agents drive (tensors on the device, no
-    observations), reset with ``seed``; ``fields`` are TaskSpec fields."""
+    observations unless ``observe=True``), reset with ``seed``; ``fields`` are TaskSpec
+    fields."""
     env = gym.make_vec(
         "DecoreCompress-v0",
         num_envs=num_envs,
         vectorization_mode="vector_entry_point",
-        tensors=True,
-        observe=False,
-        **fields,
+        tensors=tensors,
+        **{"observe": False, **fields},
     )
     env.reset(seed=seed)
     return env

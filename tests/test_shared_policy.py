@@ -4,7 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from envs import PairCounter
+from envs import PairCounter, agent_env
 
 from agents.make import make_agent
 from agents.native.shared import SharedReinforceAgent, train_tasks
@@ -24,16 +24,7 @@ N = 32
 
 def vector_env(tensors: bool = True, **fields) -> gym.vector.VectorEnv:
     """The default task, N masks per step, on the frozen baseline, observations on."""
-    env = gym.make_vec(
-        "DecoreCompress-v0",
-        num_envs=N,
-        vectorization_mode="vector_entry_point",
-        tensors=tensors,
-        train_network=False,
-        **fields,
-    )
-    env.reset(seed=0)
-    return env
+    return agent_env(N, tensors=tensors, **{"observe": True, "train_network": False, **fields})
 
 
 def trained_net(seed: int = 0) -> SharedKeepNet:

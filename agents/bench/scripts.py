@@ -21,23 +21,32 @@ def add_run_options(parser: argparse.ArgumentParser, csv: Path) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_false")
 
 
+def exit_status(work: Callable[[], object]) -> int:
+    """Do ``work``; the exit status of a script: 0, or 2 with one line on stderr for a user
+    error or a full disk (no traceback)."""
+    try:
+        work()
+    except (ValueError, DiskFullError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def run_then_render(
     args: argparse.Namespace, run: Callable[[], int], render: Callable[[], Sequence[Path]]
 ) -> int:
     """``run()`` the cells that have no row yet (skipped with ``--render``; it returns how
-    many ran), then ``render()`` the tables; returns the exit status: 2 with one line for a
-    user error or a full disk."""
-    try:
+    many ran), then ``render()`` the tables; returns :func:`exit_status`."""
+
+    def work() -> None:
         if not args.render:
             torch.set_num_threads(args.threads)
             print(f"{run()} cells run; rows in {args.csv}")
         written = render()
         if written:
             print(f"rendered {', '.join(str(p) for p in written)}")
-    except (ValueError, DiskFullError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return exit_status(work)
 
 
 def run_and_render(
