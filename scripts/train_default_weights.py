@@ -6,7 +6,7 @@ CPU, written in the one checkpoint format to ``decore_env/assets/<model>-<datase
 each printed sha256 in ``decore_env.task.weights.SHIPPED_WEIGHTS`` (and the default task's in
 the README). The bits depend on the CPU's floating-point rounding: that is why the weights
 ship instead of being trained on first use. Run from the repository root (LeNet-5: about
-20 s on 2 CPU cores; ResNet-20 on the CIFAR-10 subset: about 15 minutes):
+20 s on 2 CPU cores; ResNet-20 on the CIFAR-10 subset: about 15 minutes, ResNet-32 about 30):
 
     python scripts/train_default_weights.py                    # every suite baseline
     python scripts/train_default_weights.py lenet5-embedded    # one: MODEL-DATASET

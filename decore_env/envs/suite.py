@@ -137,6 +137,19 @@ SUITE: tuple[SuiteTask, ...] = (
         summary="ResNet-20 on the embedded CIFAR-10 subset, 25% of MACs",
     ),
     SuiteTask(
+        "DecoreSuite-ResNet32-CIFAR10-MACs50-v0",
+        model="resnet32",
+        resource="macs",
+        target=0.5,
+        track_task="resnet32-cifar10",
+        baseline_val=0.773,
+        baseline_test=0.773,
+        **_CIFAR10_SUBSET,
+        grid=False,
+        summary="ResNet-32 on the embedded CIFAR-10 subset, 50% of MACs (held out of the "
+        "suite's grid: the transfer track's unseen network)",
+    ),
+    SuiteTask(
         "DecoreSuite-VGG16-CIFAR10-MACs35-v0",
         model="vgg16",
         target=0.352,

@@ -42,6 +42,9 @@ SHIPPED_WEIGHTS: dict[tuple[str, str], str] = {
     ("resnet20", "embedded_cifar10"): (
         "6b16d62c71452ca88819bea8dce2bbf08e8980319b38780531dcc99f46f431db"
     ),
+    ("resnet32", "embedded_cifar10"): (
+        "a2296ef2f776b37428bd5455027dc4335140bbd4a642018e9b6c7a5d9db2707a"
+    ),
 }
 """(model, embedded data set) -> sha256 of its baseline shipped in the package's assets
 (:func:`weights_file`), trained on the set's training split (val held out) by
