@@ -47,6 +47,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--held-out", nargs="+", default=list(HELD_OUT), help="suite ids")
+    parser.add_argument("--trainers", nargs="+", default=list(TRAINERS), help="a part of them")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the files")
     parser.add_argument("--ray", action="store_true", help="runs as Ray tasks, one per core")
     parser.add_argument("--threads", type=int, default=1, help="torch threads without --ray")
@@ -58,9 +59,9 @@ def run(args: argparse.Namespace, command: str) -> None:
     results: Path = args.results
     policies = results / "transfer-policies"
     # every cell's settings first: an unknown or a training task is refused before any work
-    calls = transfer_calls(args.held_out, args.seeds, policies, command)
+    calls = transfer_calls(args.held_out, args.seeds, policies, command, args.trainers)
     trained = train_missing(
-        args.seeds, policies, results / "transfer-training.csv", command, args.ray
+        args.seeds, policies, results / "transfer-training.csv", command, args.ray, args.trainers
     )
     print(f"{trained} policies trained; in {policies}")
     csv = results / "transfer.csv"

@@ -78,14 +78,19 @@ whole training took, the policy file's sha256."""
 
 
 def train_missing(
-    seeds: Sequence[int], policies: Path, csv: Path, command: str, use_ray: bool = False
+    seeds: Sequence[int],
+    policies: Path,
+    csv: Path,
+    command: str,
+    use_ray: bool = False,
+    trainers: Sequence[str] = TRAINERS,
 ) -> int:
-    """Train each trainer's policy at each seed that has no file or no rows yet; returns how
-    many trained."""
+    """Train each of ``trainers``' policy at each seed that has no file or no rows yet;
+    returns how many trained."""
     table = ResultsCSV(csv, TRAINING_COLUMNS, ("trainer", "seed", "task"), ("pairs", "seconds"))
     have = {(r["trainer"], int(r["seed"])) for r in table.rows()}
     calls = {}
-    for trainer in TRAINERS:
+    for trainer in trainers:
         for seed in seeds:
             path = policy_path(policies, trainer, seed)
             if (trainer, seed) in have and not path.is_file():
@@ -164,14 +169,22 @@ def _train_native(seed: int, path: Path) -> dict[str, int]:
 
 
 def transfer_calls(
-    held_out: Sequence[str], seeds: Sequence[int], policies: Path, command: str
+    held_out: Sequence[str],
+    seeds: Sequence[int],
+    policies: Path,
+    command: str,
+    trainers: Sequence[str] = TRAINERS,
 ) -> dict[Cell, tuple]:
-    """Every cell of the track on the held-out tasks -> its :func:`search_cell` arguments."""
+    """Every cell of the track on the held-out tasks (the policies of ``trainers``) -> its
+    :func:`search_cell` arguments."""
     check_held_out((*TRAIN_TASKS, PPO_TRAIN_TASK), held_out)
+    unknown = sorted(set(trainers) - set(TRAINERS))
+    if unknown:
+        raise SweepError(f"unknown trainers {unknown}; the track's: {', '.join(TRAINERS)}")
     calls = {}
     for task in map(suite_task, held_out):
         for seed in seeds:
-            for contestant, agent, share, policy in _contestants(policies, seed):
+            for contestant, agent, share, policy in _contestants(policies, seed, trainers):
                 config, checkpoint = _search_setup(task, agent, seed)
                 if policy is not None:
                     epochs = config.policy_epochs if share else 0  # zero-shot: no search
@@ -182,12 +195,14 @@ def transfer_calls(
     return calls
 
 
-def _contestants(policies: Path, seed: int) -> list[tuple[str, str, float, Path | None]]:
+def _contestants(
+    policies: Path, seed: int, trainers: Sequence[str]
+) -> list[tuple[str, str, float, Path | None]]:
     """(name, agent, budget share (0: zero-shot), policy file) of each contestant; a trained
     policy adapts by the native trainer, whichever trainer made it."""
     shared = [
         (f"{trainer}:{tag}", "shared-reinforce", share, policy_path(policies, trainer, seed))
-        for trainer in TRAINERS
+        for trainer in trainers
         for tag, share in ((ZERO_SHOT, 0.0), (FEW_SHOT_TAG, FEW_SHOT))
     ]
     references = [(name, name, 1.0, None) for name in ZERO_PAIR_REFERENCES]
