@@ -44,11 +44,16 @@ def _versus(table: Mapping[str, Mapping[int, float]], mine: str, other: str) -> 
     return f"{100 * diff.mean:+.2f} [{100 * diff.low:+.2f}, {100 * diff.high:+.2f}]"
 
 
-def _matrix(table: Mapping[str, Mapping[int, float]], tag: str, others: Sequence[str]) -> list[str]:
+def _matrix(
+    table: Mapping[str, Mapping[int, float]],
+    trainers: Sequence[str],
+    tag: str,
+    others: Sequence[str],
+) -> list[str]:
     """Each trained policy's ``tag`` rows against each of ``others``."""
     lines = ["| policy | " + " | ".join(f"vs {o}" for o in others) + " |"]
     lines.append("|---|" + "---|" * len(others))
-    for trainer in TRAINERS:
+    for trainer in trainers:
         mine = f"{trainer}:{tag}"
         lines.append(f"| {mine} | " + " | ".join(_versus(table, mine, o) for o in others) + " |")
     return lines
@@ -59,11 +64,13 @@ def transfer_lines(search: Rows, finetune: Rows) -> list[str]:
     if not search:
         return []
     trained = ", ".join(f"`{t}`" for t in TRAIN_TASKS)
+    trainers = [t for t in TRAINERS if any(r["agent"].startswith(f"{t}:") for r in search)]
+    ppo = "" if TRAINERS[1] in trainers else " (no rows yet)"
     lines = [
         "## Transfer track: a shared policy on tasks it never trained on",
         "",
         f"shared-native trains on {trained} at once, shared-ppo (SB3 PPO with the shared actor) "
-        f"on `{PPO_TRAIN_TASK}`, each for {TRAIN_SEARCHES} times each task's search budget, "
+        f"on `{PPO_TRAIN_TASK}`{ppo}, each for {TRAIN_SEARCHES}x each task's search budget, "
         f"seeds {_seeds(search)}. Zero-shot: the policy's architecture with no pair scored on "
         f"the task; few-shot: {FEW_SHOT:.0%} of the task's search budget to adapt (native "
         "REINFORCE from the policy), against the others given the same pairs. One-shot test "
@@ -79,9 +86,10 @@ def transfer_lines(search: Rows, finetune: Rows) -> list[str]:
         lines += [f"### `{task.id}`", ""]
         lines += _means_lines(mine, table)
         lines += ["", "Zero-shot against the references that spend no pairs:", ""]
-        lines += _matrix(table, ZERO_SHOT, ZERO_PAIR_REFERENCES)
+        lines += _matrix(table, trainers, ZERO_SHOT, ZERO_PAIR_REFERENCES)
         lines += ["", f"Few-shot against the searchers given the same {FEW_SHOT:.0%}:", ""]
-        lines += _matrix(table, FEW_SHOT_TAG, [f"{a}:{FEW_SHOT_TAG}" for a in FEW_SHOT_AGENTS])
+        few = [f"{a}:{FEW_SHOT_TAG}" for a in FEW_SHOT_AGENTS]
+        lines += _matrix(table, trainers, FEW_SHOT_TAG, few)
         if task_rows(finetune, task):
             lines += ["", "Fine-tune track (drop from the baseline, points):", ""]
             lines += finetune_lines(finetune, task)
