@@ -39,7 +39,7 @@ def test_make_vec_builds_the_native_env_with_batched_spaces():
     assert env.metadata["autoreset_mode"] is AutoresetMode.NEXT_STEP
     assert env.action_space.shape == (4, N_AGENTS)
     assert env.single_action_space.shape == (N_AGENTS,)
-    assert env.observation_space.shape == (4, 3 + 5 * 4 + 3 * N_AGENTS)
+    assert env.observation_space.shape == (4, 5 + 5 * 4 + 3 * N_AGENTS)
     assert env.task.core.loader.batch_size == 4
 
 
