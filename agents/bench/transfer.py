@@ -140,11 +140,16 @@ def train_policy(trainer: str, seed: int, path: Path) -> dict[str, Any]:
         env = policy_env(config, checkpoint)
         env.reset(seed=config.seed)
         agent = run_agent(config, env)
-        steps = TRAIN_SEARCHES * config.search_epochs * env.unwrapped.steps_per_epoch
-        agent.learn(steps * agent.pairs_per_step)
+        agent.learn(_training_pairs(config, agent))
         agent.save_policy(path)
         pairs = {PPO_TRAIN_TASK: agent.num_timesteps}
     return {"pairs": pairs, "seconds": time.perf_counter() - start}
+
+
+def _training_pairs(config: CompressConfig, agent: Any) -> int:
+    """A training task's pairs: TRAIN_SEARCHES times its search budget."""
+    steps = TRAIN_SEARCHES * config.search_epochs * agent.env.unwrapped.steps_per_epoch
+    return steps * agent.pairs_per_step
 
 
 def _train_native(seed: int, path: Path) -> dict[str, int]:
@@ -161,8 +166,7 @@ def _train_native(seed: int, path: Path) -> dict[str, int]:
         own_seed = seed * len(TRAIN_TASKS) + i  # each task its own action sampler
         agent = SharedReinforceAgent(env, settings, own_seed, net=net, optimizer=optimizer)
         agents.append(agent)
-        budgets.append(TRAIN_SEARCHES * config.search_epochs * agent.base.steps_per_epoch
-                       * agent.pairs_per_step)  # fmt: skip
+        budgets.append(_training_pairs(config, agent))
     train_tasks(agents, budgets)
     net.save(path)
     return {t: a.num_timesteps for t, a in zip(TRAIN_TASKS, agents, strict=True)}

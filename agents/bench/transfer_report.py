@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from agents.bench.search_report import mean_interval
 from agents.bench.stats import CONFIDENCE, paired_difference
-from agents.bench.suite_report import finetune_lines, task_rows
+from agents.bench.suite_report import Rows, finetune_lines, task_rows
 from agents.bench.transfer import (
     FEW_SHOT,
     FEW_SHOT_AGENTS,
@@ -23,8 +23,6 @@ from agents.bench.transfer import (
     ZERO_SHOT,
 )
 from decore_env.envs.suite import suite_task
-
-Rows = Sequence[Mapping[str, str]]
 
 
 def _by_seed(rows: Rows) -> dict[str, dict[int, float]]:
