@@ -14,6 +14,7 @@ from agents.native.shared_net import (
     PolicyFileError,
     SharedKeepNet,
     agent_features,
+    expected_width_scores,
 )
 from agents.references.targets import kept_fraction
 from agents.run.config import CompressConfig
@@ -79,25 +80,47 @@ def test_a_saved_policy_loads_as_weights_only_and_gives_the_same_architecture(tm
     assert torch.equal(loaded.architecture(), agent.architecture())
 
 
-def test_the_shared_agent_reports_its_architecture_on_the_target():
-    """Its channels' keep probabilities move together: the budget steers on the budget
-    architecture, not on the all-or-nothing threshold one."""
+def test_the_shared_agent_reports_nothing_and_outputs_its_architecture_on_the_target():
+    """Budget mode steers lambda on its sampled masks (nothing reported); the projected
+    expected architecture meets the target."""
     env = vector_env(target_params=0.1)
     agent = make_agent("shared-reinforce", env, seed=0)
     agent.learn(5 * N * env.unwrapped.samples_per_mask)
-    reported = env.unwrapped.task.architecture.cpu()
-    assert torch.equal(reported, agent.architecture().cpu())
-    assert kept_fraction(env.unwrapped.gates, reported, "params") == pytest.approx(0.1, rel=0.02)
-    assert agent.keep_probabilities().min() > 0.5  # the threshold architecture keeps all
+    assert env.unwrapped.task.architecture is None
+    mask = agent.architecture().cpu()
+    assert kept_fraction(env.unwrapped.gates, mask, "params") == pytest.approx(0.1, rel=0.02)
 
 
-def test_ppo_with_the_shared_policy_reports_its_architecture_on_the_target():
+def test_ppo_with_the_shared_policy_reports_nothing_and_outputs_its_architecture_on_the_target():
     env = vector_env(tensors=False, target_params=0.1, reward_reduction="mean")
     agent = make_agent("ppo-shared", env, seed=0, n_steps=4)
     agent.learn(4 * N)
-    reported = env.unwrapped.task.architecture.cpu()
-    assert torch.equal(reported, agent.mask)
-    assert kept_fraction(env.unwrapped.gates, reported, "params") == pytest.approx(0.1, rel=0.02)
+    assert env.unwrapped.task.architecture is None
+    assert kept_fraction(env.unwrapped.gates, agent.mask, "params") == pytest.approx(0.1, rel=0.02)
+
+
+def test_expected_width_scores_fill_each_group_to_its_expected_width_by_logit():
+    """Group 0 expects 3 of its 4 channels, group 1 one: keeping the 4 best scores keeps
+    group 0's three highest logits and group 1's highest."""
+    big, small = 8.0, -8.0  # keep probabilities ~1 and ~0
+    logits = torch.tensor([big, small, big - 1, big - 2, small, big, small - 1, small - 2])
+    scores = expected_width_scores(logits, [4, 4])
+    kept = torch.zeros(8, dtype=torch.bool)
+    kept[torch.topk(scores, 4).indices] = True
+    assert kept.tolist() == [True, False, True, True, False, True, False, False]
+
+
+def test_expected_width_scores_keep_groups_in_proportion_at_any_common_share():
+    logits = torch.cat([torch.full((10,), 2.0), torch.full((20,), -1.0)])
+    scores = expected_width_scores(logits, [10, 20])
+    expected = torch.tensor(
+        [10 * torch.sigmoid(torch.tensor(2.0)), 20 * torch.sigmoid(torch.tensor(-1.0))]
+    )
+    for k in (6, 12):
+        kept = torch.zeros(30, dtype=torch.bool)
+        kept[torch.topk(scores, k).indices] = True
+        widths = torch.tensor([kept[:10].sum(), kept[10:].sum()]).float()
+        assert (widths / widths.sum() - expected / expected.sum()).abs().max() < 1 / k
 
 
 def test_a_policy_file_of_another_layout_is_refused_naming_both(tmp_path):
@@ -157,5 +180,6 @@ def test_a_ppo_trained_policy_starts_the_native_agent_on_the_same_logits(tmp_pat
         seed=0,
         policy_file=str(tmp_path / "policy.pt"),
     )
-    torch.testing.assert_close(native.keep_probabilities().cpu(), ppo.keep_scores())
-    assert not np.allclose(ppo.keep_scores().numpy(), torch.sigmoid(torch.tensor(3.0)).item())
+    torch.testing.assert_close(native.keep_scores(), ppo.keep_scores())
+    learned = native.keep_probabilities().cpu().numpy()
+    assert not np.allclose(learned, torch.sigmoid(torch.tensor(3.0)).item())

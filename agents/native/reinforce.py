@@ -179,6 +179,10 @@ class DecoreAgent:
         """(n_agents,) the keep probabilities, on the CPU (what a projection ranks by)."""
         return self.keep_probabilities().cpu()
 
+    def _report_architecture(self) -> None:
+        """Tell the env the architecture budget mode steers lambda on (after every update)."""
+        self.base.report_architecture(self.final_mask())
+
     def final_mask(self) -> Tensor:
         """The deterministic architecture while learning: keep channels with p > 0.5 (paper);
         what the agent reports to the env after every update."""
@@ -241,7 +245,7 @@ class DecoreAgent:
         loss.backward()
         self.optimizer.step()
         self.num_timesteps += self.pairs_per_step
-        self.base.report_architecture(self.final_mask())
+        self._report_architecture()
         return StepStats(
             step=self.num_timesteps,
             reward=info["group_rewards"].sum(1).mean(),
@@ -312,7 +316,7 @@ class DecoreAgent:
         self.reward_mean.copy_(state["reward_mean"])
         self.reward_var.copy_(state["reward_var"])
         self.num_timesteps = state["num_timesteps"]
-        self.base.report_architecture(self.final_mask())  # what budget mode steers on
+        self._report_architecture()
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the policy atomically (temp file, then rename)."""

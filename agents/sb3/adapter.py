@@ -37,6 +37,7 @@ from stable_baselines3.common.noise import NormalActionNoise, VectorizedActionNo
 
 from agents.mask_agent import MaskAgent
 from agents.names import RELAXED, SB3_AGENTS
+from agents.native.shared_net import expected_width_scores
 from agents.references.targets import top_scored
 from agents.sb3.policy import ScaledBernoulliPolicy
 from agents.sb3.shared_policy import SharedActorCriticPolicy
@@ -122,9 +123,12 @@ def deterministic_mask(model: BaseAlgorithm, observations: np.ndarray) -> torch.
 
 def keep_scores(model: BaseAlgorithm, observations: np.ndarray) -> torch.Tensor:
     """(n_agents,) how strongly ``model`` keeps each channel now, on the first of
-    ``observations``: the Bernoulli keep probabilities of A2C and PPO, the deterministic
-    action of SAC and TD3 (a keep probability of the relaxation)."""
+    ``observations``: the Bernoulli keep probabilities of A2C and PPO, the expected
+    architecture's scores of the shared policy (as the native shared agent's), the
+    deterministic action of SAC and TD3 (a keep probability of the relaxation)."""
     obs = np.asarray(observations)[:1]
+    if isinstance(model.policy, SharedActorCriticPolicy):
+        return expected_width_scores(shared_logits(model, obs), model.policy.layout.sizes)
     if isinstance(model.action_space, spaces.MultiBinary):
         obs_tensor, _ = model.policy.obs_to_tensor(obs)
         with torch.no_grad():
@@ -149,18 +153,23 @@ class ReportArchitecture(BaseCallback):
         return True
 
 
+def shared_logits(model: BaseAlgorithm, observations: np.ndarray) -> torch.Tensor:
+    """(n_agents,) the shared policy's keep logits on the first of ``observations``."""
+    obs_tensor, _ = model.policy.obs_to_tensor(np.asarray(observations)[:1])
+    with torch.no_grad():
+        return model.policy.get_distribution(obs_tensor).distribution.logits[0].float()
+
+
 def reported_mask(model: BaseAlgorithm, observations: np.ndarray, env: Any) -> torch.Tensor:
     """The architecture an SB3 agent would output now: its deterministic mask; with the
-    shared policy and a budget, the channels of highest keep logit that meet the target (why:
+    shared policy and a budget, its expected architecture projected on the target (why:
     :meth:`agents.native.shared.SharedReinforceAgent.final_mask`)."""
     budget = budget_target(env)
     if not isinstance(model.policy, SharedActorCriticPolicy) or budget is None:
         return deterministic_mask(model, observations)
     resource, target = budget
-    obs_tensor, _ = model.policy.obs_to_tensor(np.asarray(observations)[:1])
-    with torch.no_grad():
-        logits = model.policy.get_distribution(obs_tensor).distribution.logits[0].float()
-    return top_scored(env.unwrapped.gates, logits, target, resource)
+    scores = keep_scores(model, observations)
+    return top_scored(env.unwrapped.gates, scores, target, resource)
 
 
 def action_space(env: Any) -> spaces.Space:
@@ -224,11 +233,15 @@ class SB3Agent(MaskAgent):
                 f"rollout ({rollout * per_step} pairs) and would end before its first update; "
                 "give at least that many pairs"
             )
-        report = ReportArchitecture(self.env)
+        # the shared policy reports nothing: budget mode steers on its sampled masks (why:
+        # agents.native.shared.SharedReinforceAgent._report_architecture)
+        shared = isinstance(self.model.policy, SharedActorCriticPolicy)
+        report = None if shared else ReportArchitecture(self.env)
         self.model.learn(steps, callback=report, reset_num_timesteps=False)
         self.num_timesteps = self.model.num_timesteps * pairs_per_timestep(self.env)
         self.mask = reported_mask(self.model, self.model._last_obs, self.env)
-        self.env.unwrapped.report_architecture(self.mask)
+        if not shared:
+            self.env.unwrapped.report_architecture(self.mask)
         return self
 
     def keep_scores(self) -> torch.Tensor:
