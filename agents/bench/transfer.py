@@ -192,12 +192,10 @@ def transfer_calls(
         for seed in seeds:
             for contestant, agent, share, policy in _contestants(policies, seed, trainers):
                 config, checkpoint = _search_setup(task, agent, seed)
-                if policy is not None:
-                    epochs = config.policy_epochs if share else 0  # zero-shot: no search
-                    policy_file = str(policy.resolve())  # Ray workers start elsewhere
-                    config = replace(config, policy_file=policy_file, policy_epochs=epochs)
+                if policy is not None:  # Ray workers start elsewhere: an absolute path
+                    config = replace(config, policy_file=str(policy.resolve()))
                 cell = Cell(task.track_task, contestant, seed, task.target, task.resource)
-                calls[cell] = (cell, config, checkpoint, command, share or 1.0)
+                calls[cell] = (cell, config, checkpoint, command, share)
     return calls
 
 
