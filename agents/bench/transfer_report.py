@@ -64,12 +64,13 @@ def transfer_lines(search: Rows, finetune: Rows) -> list[str]:
     trained = ", ".join(f"`{t}`" for t in TRAIN_TASKS)
     trainers = [t for t in TRAINERS if any(r["agent"].startswith(f"{t}:") for r in search)]
     ppo = "" if TRAINERS[1] in trainers else " (no rows yet)"
-    searches = " and ".join(f"{TRAIN_SEARCHES[t]}x" for t in TRAINERS)
+    native, ppo_searches = (TRAIN_SEARCHES[t] for t in TRAINERS)
     lines = [
         "## Transfer track: a shared policy on tasks it never trained on",
         "",
-        f"shared-native trains on {trained} at once, shared-ppo (SB3 PPO with the shared actor) "
-        f"on `{PPO_TRAIN_TASK}`{ppo}, for {searches} each task's search budget, "
+        f"shared-native trains on {trained} at once ({native}x each task's search budget), "
+        f"shared-ppo (SB3 PPO with the shared actor) on `{PPO_TRAIN_TASK}` ({ppo_searches}x)"
+        f"{ppo}, "
         f"seeds {_seeds(search)}. Zero-shot: the policy's architecture with no pair scored on "
         f"the task; few-shot: {FEW_SHOT:.0%} of the task's search budget to adapt (native "
         "REINFORCE from the policy), against the others given the same pairs. One-shot test "
