@@ -16,8 +16,9 @@ from agents.native.shared_net import (
     agent_features,
     expected_width_scores,
 )
-from agents.references.targets import kept_fraction
+from agents.references.targets import kept_fraction, top_scored
 from agents.run.config import CompressConfig
+from agents.sb3.adapter import shared_logits
 from decore_env.common.files import atomic_save
 
 N = 32
@@ -85,29 +86,39 @@ def test_the_shared_agent_reports_nothing_and_outputs_its_architecture_on_the_ta
     expected architecture meets the target."""
     env = vector_env(target_params=0.1)
     agent = make_agent("shared-reinforce", env, seed=0)
+    env.unwrapped.report_architecture(torch.ones(env.unwrapped.gates.n_agents, dtype=torch.bool))
     agent.learn(5 * N * env.unwrapped.samples_per_mask)
-    assert env.unwrapped.task.architecture is None
-    mask = agent.architecture().cpu()
-    assert kept_fraction(env.unwrapped.gates, mask, "params") == pytest.approx(0.1, rel=0.02)
+    assert env.unwrapped.task.architecture is None  # withdrawn, not only never set
+    scores = expected_width_scores(agent.logits().detach().cpu(), agent.layout.sizes)
+    expected = top_scored(env.unwrapped.gates, scores, 0.1, "params")
+    assert torch.equal(agent.architecture().cpu(), expected)
+    assert kept_fraction(env.unwrapped.gates, expected, "params") == pytest.approx(0.1, rel=0.02)
 
 
 def test_ppo_with_the_shared_policy_reports_nothing_and_outputs_its_architecture_on_the_target():
     env = vector_env(tensors=False, target_params=0.1, reward_reduction="mean")
     agent = make_agent("ppo-shared", env, seed=0, n_steps=4)
+    env.unwrapped.report_architecture(torch.ones(env.unwrapped.gates.n_agents, dtype=torch.bool))
     agent.learn(4 * N)
-    assert env.unwrapped.task.architecture is None
-    assert kept_fraction(env.unwrapped.gates, agent.mask, "params") == pytest.approx(0.1, rel=0.02)
+    assert env.unwrapped.task.architecture is None  # withdrawn, not only never set
+    scores = expected_width_scores(
+        shared_logits(agent.model, agent.model._last_obs), agent.model.policy.layout.sizes
+    )
+    expected = top_scored(env.unwrapped.gates, scores, 0.1, "params")
+    assert torch.equal(agent.mask, expected)
+    assert kept_fraction(env.unwrapped.gates, expected, "params") == pytest.approx(0.1, rel=0.02)
 
 
 def test_expected_width_scores_fill_each_group_to_its_expected_width_by_logit():
-    """Group 0 expects 3 of its 4 channels, group 1 one: keeping the 4 best scores keeps
-    group 0's three highest logits and group 1's highest."""
-    big, small = 8.0, -8.0  # keep probabilities ~1 and ~0
-    logits = torch.tensor([big, small, big - 1, big - 2, small, big, small - 1, small - 2])
+    """Group 0 expects about 4 of its 4 channels and group 1 one; keeping 4 channels keeps 3
+    in group 0 and 1 in group 1, where ranking by logit alone would keep group 0 whole."""
+    logits = torch.tensor([4.0, 3.9, 3.8, 3.7, 2.0, -8.0, -8.0, -8.0])
     scores = expected_width_scores(logits, [4, 4])
     kept = torch.zeros(8, dtype=torch.bool)
     kept[torch.topk(scores, 4).indices] = True
-    assert kept.tolist() == [True, False, True, True, False, True, False, False]
+    assert kept.tolist() == [True, True, True, False, True, False, False, False]
+    with pytest.raises(ValueError, match="8 logits for groups of 7"):
+        expected_width_scores(logits, [4, 3])
 
 
 def test_expected_width_scores_keep_groups_in_proportion_at_any_common_share():

@@ -190,7 +190,7 @@ class DecoreAgent:
 
     def architecture(self) -> Tensor:
         """The final architecture, ``predict(deterministic=True)``: :meth:`final_mask`, or
-        with ``final_architecture="budget"`` the channels of highest keep probability that
+        with ``final_architecture="budget"`` the channels of highest :meth:`keep_scores` that
         meet the env's budget target (within 2% from below)."""
         budget = budget_target(self.env)
         if self.config.final_architecture == "threshold" or budget is None:

@@ -88,16 +88,18 @@ class SharedReinforceAgent(DecoreAgent):
     def keep_scores(self) -> Tensor:
         """(n_agents,) the policy's expected architecture as scores, on the CPU
         (:func:`~agents.native.shared_net.expected_width_scores`): what a projection ranks by."""
-        return expected_width_scores(self.logits().detach(), self.layout.sizes).cpu()
+        # on the CPU: a CUDA index_add_ sums in no fixed order, and near ties could swap
+        return expected_width_scores(self.logits().detach().cpu(), self.layout.sizes)
 
     def _report_architecture(self) -> None:
-        """Report nothing: budget mode then steers lambda on the mean kept share of the
+        """Report None: budget mode then steers lambda on the mean kept share of the
         sampled masks, so the keep probabilities themselves are pushed to the target and
         keep exploring. Steered on a reported architecture (always on target once projected)
         lambda sits at break-even, every channel's keep probability climbs towards 1 and the
         network stops learning (measured on the MNIST task at 10% params, 5x its search
         budget, seed 0: mean keep probability 0.996 reported vs 0.242 unreported; val one-shot
         top-1 of the architecture ranked by logits 0.561 vs 0.730)."""
+        self.base.report_architecture(None)
 
     def final_mask(self) -> Tensor:
         """With a budget and ``final_architecture="budget"``, :meth:`architecture` (the

@@ -121,6 +121,8 @@ def expected_width_scores(logits: Tensor, sizes: Sequence[int]) -> Tensor:
     (measured on the MNIST task at 10% params, 5x its search budget, seed 0: val one-shot
     top-1 0.730 ranked by logits, 0.891 by these scores).
     """
+    if sum(sizes) != len(logits):
+        raise ValueError(f"{len(logits)} logits for groups of {sum(sizes)} channels in all")
     sizes_t = torch.as_tensor(list(sizes), device=logits.device)
     group = torch.repeat_interleave(torch.arange(len(sizes_t), device=logits.device), sizes_t)
     by_logit = torch.argsort(logits, descending=True, stable=True)

@@ -253,8 +253,9 @@ paper):
   std (variance reduction; the paper's REINFORCE has no baseline).
 - ``l1-prior``: initial weights spread by 4 by L1 rank inside each group (+/- 2 around the
   initial weight), so weak channels start nearer to being dropped.
-- ``budget-final``: the final architecture keeps the channels of highest keep probability that
-  meet the target (within 2% from below), so budget mode lands on the target.
+- ``budget-final``: the final architecture keeps the channels of highest keep score (the keep
+  probability; the shared policy's expected architecture) that meet the target (within 2%
+  from below), so budget mode lands on the target.
 - ``frozen-search``: the agents score masks on the frozen baseline instead of training the
   network jointly; the network's epochs all go to fine-tuning the pruned network (the
   benchmark gives the policy phase's epochs as fine-tuning, as to every agent that does not

@@ -150,7 +150,8 @@ class PolicyPhase:
             self.agent.load_state_dict(state["agent"])
         elif state["mask"] is not None:
             self.agent.mask, self.agent.num_timesteps = state["mask"], state["pairs"]
-            self.base.report_architecture(state["mask"])
+            shared = self.config.agent in SHARED_AGENTS  # steers on its sampled masks
+            self.base.report_architecture(None if shared else state["mask"])
 
     def architecture(self) -> Tensor:
         """The architecture the agent settles on: ``predict(deterministic=True)``."""

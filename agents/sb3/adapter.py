@@ -8,9 +8,11 @@
   (the single env: ``batch_size``). :func:`timesteps_for_pairs` converts a budget of scored
   (mask, image) pairs into SB3 timesteps, so every agent gets the same work.
 - Budget: :class:`ReportArchitecture` reports the agent's deterministic mask to the env after
-  every step, which the budget wrapper steers on, as it does for the native agent.
+  every step, which the budget wrapper steers on, as it does for the native agent; ppo-shared
+  reports none, so the wrapper steers on its sampled masks (as for ``shared-reinforce``).
 - Final architecture: ``predict(deterministic=True)`` kept where > 0.5 (the Bernoulli mode of
-  A2C and PPO is already 0/1; the keep probabilities of SAC and TD3 are thresholded).
+  A2C and PPO is already 0/1; the keep probabilities of SAC and TD3 are thresholded);
+  ppo-shared with a budget: its expected architecture projected on the target.
 - :class:`SB3Agent` gives an SB3 algorithm the surface the pipeline drives every agent
   through (``learn`` in pairs, ``predict`` the final mask, ``save`` weights only).
 
@@ -163,7 +165,7 @@ def shared_logits(model: BaseAlgorithm, observations: np.ndarray) -> torch.Tenso
 def reported_mask(model: BaseAlgorithm, observations: np.ndarray, env: Any) -> torch.Tensor:
     """The architecture an SB3 agent would output now: its deterministic mask; with the
     shared policy and a budget, its expected architecture projected on the target (why:
-    :meth:`agents.native.shared.SharedReinforceAgent.final_mask`)."""
+    :func:`agents.native.shared_net.expected_width_scores`)."""
     budget = budget_target(env)
     if not isinstance(model.policy, SharedActorCriticPolicy) or budget is None:
         return deterministic_mask(model, observations)
@@ -237,11 +239,12 @@ class SB3Agent(MaskAgent):
         # agents.native.shared.SharedReinforceAgent._report_architecture)
         shared = isinstance(self.model.policy, SharedActorCriticPolicy)
         report = None if shared else ReportArchitecture(self.env)
+        if shared:  # withdraw what another agent may have reported
+            self.env.unwrapped.report_architecture(None)
         self.model.learn(steps, callback=report, reset_num_timesteps=False)
         self.num_timesteps = self.model.num_timesteps * pairs_per_timestep(self.env)
         self.mask = reported_mask(self.model, self.model._last_obs, self.env)
-        if not shared:
-            self.env.unwrapped.report_architecture(self.mask)
+        self.env.unwrapped.report_architecture(None if shared else self.mask)
         return self
 
     def keep_scores(self) -> torch.Tensor:

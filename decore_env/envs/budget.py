@@ -21,7 +21,9 @@ One rule for every agent: ``kept`` is the kept fraction of the agent's *current
 deterministic architecture*, the mask it would output now, which the agent reports with
 ``env.unwrapped.report_architecture(mask)`` (the native agent after every update; a
 Stable-Baselines3 agent through :class:`agents.sb3.adapter.ReportArchitecture`). Until an agent
-reports, ``kept`` is the mean kept fraction of the masks played in the step. The
+reports, or after it reports None, ``kept`` is the mean kept fraction of the masks played in
+the step: the shared-policy agents (``shared-reinforce``, ``ppo-shared``) report None, so
+their sampled masks themselves are pushed to the target. The
 controller's state and lambda stay on the core's device: no host read per step.
 
 :class:`BudgetWrapper` (single env) and :class:`VectorBudgetWrapper` (vector env) apply the

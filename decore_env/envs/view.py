@@ -110,9 +110,13 @@ class TaskView:
         scored (a 0-d tensor on the device)."""
         return architecture_kept(self.task, info, resource)
 
-    def report_architecture(self, mask: Tensor | np.ndarray) -> None:
+    def report_architecture(self, mask: Tensor | np.ndarray | None) -> None:
         """Tell the env the mask (n_agents,) the agent would output now (its deterministic
-        architecture). Budget mode steers lambda on it; see :mod:`decore_env.envs.budget`."""
+        architecture). Budget mode steers lambda on it; None withdraws it, so that budget
+        mode steers on the masks played; see :mod:`decore_env.envs.budget`."""
+        if mask is None:
+            self.task.architecture = None
+            return
         self.task.architecture = self.gates.check_mask(mask)[0].to(self.device)
 
     def state_dict(self) -> dict:
