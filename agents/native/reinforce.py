@@ -40,7 +40,7 @@ def l1_rank_offsets(env: Any) -> Tensor:
     the largest norm, 1 for the smallest; 0 in a group of one), on the env ``env.unwrapped``
     publishes."""
     gates = env.gates
-    rank = rank_in_group(gates, env.channel_importance()).double()
+    rank = rank_in_group(gates.sizes, env.channel_importance()).double()
     sizes = torch.tensor(gates.sizes, dtype=torch.float64)[gates.group_of_agent.cpu()]
     return (0.5 - rank / (sizes - 1).clamp(min=1)).float()
 

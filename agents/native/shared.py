@@ -88,7 +88,6 @@ class SharedReinforceAgent(DecoreAgent):
     def keep_scores(self) -> Tensor:
         """(n_agents,) the policy's expected architecture as scores, on the CPU
         (:func:`~agents.native.shared_net.expected_width_scores`): what a projection ranks by."""
-        # on the CPU: a CUDA index_add_ sums in no fixed order, and near ties could swap
         return expected_width_scores(self.logits().detach().cpu(), self.layout.sizes)
 
     def _report_architecture(self) -> None:

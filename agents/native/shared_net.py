@@ -39,6 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from decore_env.channels.importance import rank_in_group
 from decore_env.common.files import atomic_save, read_tensors
 
 INPUTS = (
@@ -113,26 +114,23 @@ def expected_width_scores(logits: Tensor, sizes: Sequence[int]) -> Tensor:
     """(A,) keep scores that project the policy's expected architecture onto a target.
 
     The policy's expected width of group g is E_g = sum of its keep probabilities; its
-    channel of rank r (by logit, 0 = most kept) scores -(r + 1/2) / E_g. Dropping the lowest
-    scores first therefore keeps the t E_g best channels of every group for one common t,
-    which the projection sets to meet the target: the policy decides how wide each group is
-    and which channels fill it. Why not rank every channel by its logit: one network gives a
-    group's channels nearly the same logit, so a global ranking drops whole groups in turn
-    (measured on the MNIST task at 10% params, 5x its search budget, seed 0: val one-shot
-    top-1 0.730 ranked by logits, 0.891 by these scores).
+    channel of rank r (by logit, 0 = most kept) scores -(r + 1/2) / E_g, the drop order of
+    :func:`agents.references.reference.balanced_order` with E_g for the group's width.
+    Dropping the lowest scores first therefore keeps the t E_g best channels of every group
+    for one common t, which the projection sets to meet the target: the policy decides how
+    wide each group is and which channels fill it. Why not rank every channel by its logit:
+    one network gives a group's channels nearly the same logit, so a global ranking drops
+    whole groups in turn (measured on the MNIST task at 10% params, 5x its search budget,
+    seed 0: val one-shot top-1 0.730 ranked by logits, 0.891 by these scores).
     """
     if sum(sizes) != len(logits):
         raise ValueError(f"{len(logits)} logits for groups of {sum(sizes)} channels in all")
-    sizes_t = torch.as_tensor(list(sizes), device=logits.device)
-    group = torch.repeat_interleave(torch.arange(len(sizes_t), device=logits.device), sizes_t)
-    by_logit = torch.argsort(logits, descending=True, stable=True)
-    order = by_logit[torch.argsort(group[by_logit], stable=True)]  # by group, then by logit
-    starts = torch.cumsum(sizes_t, 0) - sizes_t
-    rank = torch.empty_like(logits)
-    rank[order] = (torch.arange(len(logits), device=logits.device) - starts[group]).to(rank)
-    expected = torch.zeros(len(sizes_t), dtype=logits.dtype, device=logits.device)
-    expected.index_add_(0, group, torch.sigmoid(logits))
-    return -(rank + 0.5) / expected.clamp_min(MIN_EXPECTED_WIDTH)[group]
+    rank = rank_in_group(sizes, logits).to(logits)
+    expected = torch.stack([p.sum() for p in torch.split(torch.sigmoid(logits), list(sizes))])
+    width = torch.repeat_interleave(
+        expected.clamp_min(MIN_EXPECTED_WIDTH), torch.tensor(list(sizes), device=logits.device)
+    )
+    return -(rank + 0.5) / width
 
 
 class SharedKeepNet(nn.Module):

@@ -162,7 +162,7 @@ class Reference(MaskAgent):
             return balanced_order(self.gates, index - start)
         if self.name == "l1_layer":
             return balanced_order(
-                self.gates, rank_in_group(self.gates, self.base.channel_importance())
+                self.gates, rank_in_group(self.gates.sizes, self.base.channel_importance())
             )
         if self.name == "l1_global":
             return torch.argsort(self.normalised_l1(), stable=True)

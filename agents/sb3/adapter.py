@@ -132,9 +132,7 @@ def keep_scores(model: BaseAlgorithm, observations: np.ndarray) -> torch.Tensor:
     if isinstance(model.policy, SharedActorCriticPolicy):
         return expected_width_scores(shared_logits(model, obs), model.policy.layout.sizes)
     if isinstance(model.action_space, spaces.MultiBinary):
-        obs_tensor, _ = model.policy.obs_to_tensor(obs)
-        with torch.no_grad():
-            return model.policy.get_distribution(obs_tensor).distribution.probs[0].float()
+        return _bernoulli(model, obs).probs[0].float()
     action, _ = model.predict(obs, deterministic=True)
     return torch.as_tensor(np.asarray(action)[0], dtype=torch.float32)
 
@@ -155,11 +153,16 @@ class ReportArchitecture(BaseCallback):
         return True
 
 
-def shared_logits(model: BaseAlgorithm, observations: np.ndarray) -> torch.Tensor:
-    """(n_agents,) the shared policy's keep logits on the first of ``observations``."""
+def _bernoulli(model: BaseAlgorithm, observations: np.ndarray) -> torch.distributions.Bernoulli:
+    """The keep distribution of a MultiBinary policy on the first of ``observations``."""
     obs_tensor, _ = model.policy.obs_to_tensor(np.asarray(observations)[:1])
     with torch.no_grad():
-        return model.policy.get_distribution(obs_tensor).distribution.logits[0].float()
+        return model.policy.get_distribution(obs_tensor).distribution
+
+
+def shared_logits(model: BaseAlgorithm, observations: np.ndarray) -> torch.Tensor:
+    """(n_agents,) the shared policy's keep logits on the first of ``observations``."""
+    return _bernoulli(model, observations).logits[0].float()
 
 
 def reported_mask(model: BaseAlgorithm, observations: np.ndarray, env: Any) -> torch.Tensor:
@@ -244,7 +247,8 @@ class SB3Agent(MaskAgent):
         self.model.learn(steps, callback=report, reset_num_timesteps=False)
         self.num_timesteps = self.model.num_timesteps * pairs_per_timestep(self.env)
         self.mask = reported_mask(self.model, self.model._last_obs, self.env)
-        self.env.unwrapped.report_architecture(None if shared else self.mask)
+        if not shared:
+            self.env.unwrapped.report_architecture(self.mask)
         return self
 
     def keep_scores(self) -> torch.Tensor:

@@ -75,7 +75,7 @@ class LayerwiseAgent(MaskAgent):
         kept channels first and, among them, the larger norms."""
         mask = super().keep_scores()
         gates = self.base.gates
-        rank = rank_in_group(gates, self.base.channel_importance()).double()
+        rank = rank_in_group(gates.sizes, self.base.channel_importance()).double()
         sizes = torch.tensor(gates.sizes, dtype=torch.float64)[gates.group_of_agent.cpu()]
         return mask + 0.5 * (1 - rank / (sizes - 1).clamp(min=1)).float()
 

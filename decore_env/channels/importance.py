@@ -3,6 +3,8 @@ layer-wise env share (a layer keeps its channels of largest L1 norm)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -22,10 +24,11 @@ def channel_l1(gates: ChannelGates) -> Tensor:
     return torch.cat(norms)
 
 
-def rank_in_group(gates: ChannelGates, score: Tensor) -> Tensor:
-    """(n_agents,) 0 for the highest ``score`` of each group, 1 for the next, ..."""
+def rank_in_group(sizes: Sequence[int], score: Tensor) -> Tensor:
+    """(n_agents,) 0 for the highest ``score`` of each group (``sizes``: the groups' widths in
+    agent order, as ``gates.sizes``), 1 for the next, ...; ties in agent order."""
     ranks = [
         torch.argsort(torch.argsort(s, descending=True, stable=True))
-        for s in torch.split(score, list(gates.sizes))
+        for s in torch.split(score, list(sizes))
     ]
     return torch.cat(ranks)

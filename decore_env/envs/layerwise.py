@@ -139,7 +139,7 @@ class LayerwiseCompressEnv(TaskView, gym.Env[np.ndarray, np.ndarray]):
         self.render_mode = render_mode
         self.resource, self.target = spec.budget
         gates, device = self.gates, self.device
-        self._rank = rank_in_group(gates, channel_l1(gates)).to(device)
+        self._rank = rank_in_group(gates.sizes, channel_l1(gates)).to(device)
         self._group_of_agent = gates.group_of_agent.to(device)
         self._sizes = torch.tensor(gates.sizes, device=device)
         self._static = self._group_features()
