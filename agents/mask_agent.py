@@ -36,6 +36,11 @@ class MaskAgent:
         parts = {self.NAME_KEY: self.name, "mask": self.mask, "pairs": self.num_timesteps}
         atomic_save(parts | self.saved_parts(), path)
 
+    def reported_architecture(self) -> Tensor | None:
+        """What the agent reports to the env once settled (budget mode and logging read it):
+        its mask. An agent that steers lambda on its sampled masks reports None."""
+        return self.mask
+
     def keep_scores(self) -> Tensor:
         """(n_agents,) how strongly the agent keeps each channel: its one mask (a reference is
         on the target by construction, so a projection leaves it as it is)."""

@@ -136,6 +136,19 @@ def test_callback_can_stop_learning_and_sees_device_stats():
     assert all(0 <= acc <= 1 for _, acc in seen)
 
 
+@pytest.mark.parametrize("init_weight", [30.0, -30.0])  # keeps every channel / drops every one
+def test_the_step_stats_give_the_sampled_masks_kept_shares(init_weight):
+    env = _bandit_env()
+    stats = DecoreAgent(env, ReinforceConfig(init_weight=init_weight)).train_step()
+    gates = env.gates
+    mask = torch.full((gates.n_agents,), init_weight > 0)
+    params, macs = gates.cost(mask)
+    expected = {"params": params.item(), "macs": macs.item()}
+    for resource, kept in stats.sampled_kept.items():
+        assert kept.item() == pytest.approx(expected[resource] / gates.full_cost[resource])
+    assert (stats.sampled_kept["params"].item() == 1.0) == (init_weight > 0)
+
+
 @pytest.mark.parametrize("option", [{"baseline": True}, {"normalize_rewards": True}])
 def test_variance_reduction_options_also_solve_the_bandit(option):
     agent = DecoreAgent(_bandit_env(), ReinforceConfig(lr=0.1, init_weight=2.0, **option), 0)

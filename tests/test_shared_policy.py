@@ -101,6 +101,7 @@ def test_ppo_with_the_shared_policy_reports_nothing_and_outputs_its_architecture
     env.unwrapped.report_architecture(torch.ones(env.unwrapped.gates.n_agents, dtype=torch.bool))
     agent.learn(4 * N)
     assert env.unwrapped.task.architecture is None  # withdrawn, not only never set
+    assert agent.reported_architecture() is None  # a resumed run reports the same
     scores = expected_width_scores(
         shared_logits(agent.model, agent.model._last_obs), agent.model.policy.layout.sizes
     )

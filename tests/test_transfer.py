@@ -10,6 +10,7 @@ from agents.bench.sweep import SweepError
 from agents.bench.transfer import (
     FEW_SHOT,
     HELD_OUT,
+    TRAIN_SEARCHES,
     TRAIN_TASKS,
     TRAINING_COLUMNS,
     check_held_out,
@@ -64,12 +65,23 @@ def test_a_zero_shot_cell_scores_no_pair_and_takes_the_files_architecture(tmp_pa
     assert masks[0] != masks[1]
 
 
-def test_recorded_training_without_its_policy_file_is_refused(tmp_path):
+def _record_training(tmp_path, searches: int) -> None:
     table = ResultsCSV(tmp_path / "t.csv", TRAINING_COLUMNS, ("trainer", "seed", "task"))
-    row = {"trainer": "shared-native", "seed": 0, "task": "x", "pairs": 1, "seconds": 1}
-    table.append(row | {"sha256": "0", "commit": "", "command": ""})
+    row = {"trainer": "shared-native", "seed": 0, "task": "x", "searches": searches}
+    table.append(row | {"pairs": 1, "seconds": 1, "sha256": "0", "commit": "", "command": ""})
+
+
+def test_recorded_training_without_its_policy_file_is_refused(tmp_path):
+    _record_training(tmp_path, TRAIN_SEARCHES["shared-native"])
     with pytest.raises(SweepError, match="shared-native-seed0.pt is missing: restore"):
         train_missing([0], tmp_path / "policies", tmp_path / "t.csv", "")
+
+
+def test_a_policy_trained_with_other_training_budgets_is_refused(tmp_path):
+    _record_training(tmp_path, TRAIN_SEARCHES["shared-native"] + 1)
+    policy_path(tmp_path, "shared-native", 0).write_bytes(b"")
+    with pytest.raises(SweepError, match=r"trained with \d+x .* TRAIN_SEARCHES now gives"):
+        train_missing([0], tmp_path, tmp_path / "t.csv", "")
 
 
 def _row(agent: str, seed: int, acc: float) -> dict[str, str]:

@@ -75,9 +75,11 @@ def policy_path(folder: Path, trainer: str, seed: int) -> Path:
     return folder / f"{trainer}-seed{seed}.pt"
 
 
-TRAINING_COLUMNS = ("trainer", "seed", "task", "pairs", "seconds", "sha256", "commit", "command")
-"""One row per trainer, seed and training task: the pairs it scored there, the seconds the
-whole training took, the policy file's sha256."""
+TRAINING_COLUMNS = (
+    "trainer", "seed", "task", "searches", "pairs", "seconds", "sha256", "commit", "command"
+)  # fmt: skip
+"""One row per trainer, seed and training task: the TRAIN_SEARCHES it trained with, the pairs
+it scored there, the seconds the whole training took, the policy file's sha256."""
 
 
 def train_missing(
@@ -90,12 +92,20 @@ def train_missing(
 ) -> int:
     """Train each of ``trainers``' policy at each seed that has no file or no rows yet;
     returns how many trained."""
-    table = ResultsCSV(csv, TRAINING_COLUMNS, ("trainer", "seed", "task"), ("pairs", "seconds"))
-    have = {(r["trainer"], int(r["seed"])) for r in table.rows()}
+    numbers = ("searches", "pairs", "seconds")
+    table = ResultsCSV(csv, TRAINING_COLUMNS, ("trainer", "seed", "task"), numbers)
+    have = {(r["trainer"], int(r["seed"])): int(r["searches"]) for r in table.rows()}
     calls = {}
     for trainer in trainers:
         for seed in seeds:
             path = policy_path(policies, trainer, seed)
+            if have.get((trainer, seed), TRAIN_SEARCHES[trainer]) != TRAIN_SEARCHES[trainer]:
+                raise SweepError(
+                    f"{csv} records {trainer} seed {seed} trained with "
+                    f"{have[trainer, seed]}x its tasks' search budgets, TRAIN_SEARCHES now "
+                    f"gives {TRAIN_SEARCHES[trainer]}x: give other --results, or delete those "
+                    "rows to train it again"
+                )
             if (trainer, seed) in have and not path.is_file():
                 raise SweepError(
                     f"{csv} records {trainer} seed {seed} but {path} is missing: restore the "
@@ -109,7 +119,8 @@ def train_missing(
         path = policy_path(policies, trainer, seed)
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
         for task, pairs in spent["pairs"].items():
-            row = {"trainer": trainer, "seed": seed, "task": task, "pairs": pairs}
+            row = {"trainer": trainer, "seed": seed, "task": task}
+            row |= {"searches": TRAIN_SEARCHES[trainer], "pairs": pairs}
             row |= {"seconds": round(spent["seconds"], 1), "sha256": sha}
             table.append(row | {"commit": provenance()["commit"], "command": command})
     return len(calls)

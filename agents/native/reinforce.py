@@ -91,6 +91,7 @@ class StepStats:
     reward: Tensor  # mean over samples of the reward summed over groups
     accuracy: Tensor  # fraction of samples the masked network got right
     keep_frac: Tensor  # mean sampled keep fraction over all agents
+    sampled_kept: dict[str, Tensor]  # mean kept share of params and MACs of the sampled masks
     keep_prob: Tensor  # (n_agents,) keep probabilities after the update
     loss: Tensor  # network cross-entropy on the masked batch
     lam: Tensor  # the lambda the step was scored with
@@ -251,10 +252,17 @@ class DecoreAgent:
             reward=info["group_rewards"].sum(1).mean(),
             accuracy=info["accuracy"].mean(),
             keep_frac=actions.mean(),
+            sampled_kept=self._sampled_kept(info),
             keep_prob=self.keep_probabilities(),
             loss=info["loss"][0],
             lam=info["lam"][0],
         )
+
+    def _sampled_kept(self, info: dict) -> dict[str, Tensor]:
+        """Mean kept share of params and MACs over the step's sampled masks: what a budget
+        steers lambda on when no architecture is reported."""
+        full = self.base.gates.full_cost
+        return {k: torch.as_tensor(info[k]).double().mean() / full[k] for k in full}
 
     def _advantages(self, rewards: Tensor) -> Tensor:
         """Rewards as the paper uses them, or centred/scaled by running statistics."""

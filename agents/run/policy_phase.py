@@ -150,8 +150,7 @@ class PolicyPhase:
             self.agent.load_state_dict(state["agent"])
         elif state["mask"] is not None:
             self.agent.mask, self.agent.num_timesteps = state["mask"], state["pairs"]
-            shared = self.config.agent in SHARED_AGENTS  # steers on its sampled masks
-            self.base.report_architecture(None if shared else state["mask"])
+            self.base.report_architecture(self.agent.reported_architecture())
 
     def architecture(self) -> Tensor:
         """The architecture the agent settles on: ``predict(deterministic=True)``."""
@@ -182,6 +181,8 @@ class PolicyPhase:
             "prune/params_frac": params.item() / full["params"],
             "prune/macs_frac": macs.item() / full["macs"],
         }
+        for resource, kept in stats.sampled_kept.items():
+            metrics[f"policy/sampled_{resource}_frac"] = kept.item()
         group_keep = self.group_keep()
         for group, value in zip(gates.groups, group_keep, strict=True):
             metrics[f"policy/keep/{group.name}"] = float(value)

@@ -238,18 +238,23 @@ class SB3Agent(MaskAgent):
                 f"rollout ({rollout * per_step} pairs) and would end before its first update; "
                 "give at least that many pairs"
             )
-        # the shared policy reports nothing: budget mode steers on its sampled masks (why:
-        # agents.native.shared.SharedReinforceAgent._report_architecture)
-        shared = isinstance(self.model.policy, SharedActorCriticPolicy)
-        report = None if shared else ReportArchitecture(self.env)
-        if shared:  # withdraw what another agent may have reported
+        report = None if self._shared else ReportArchitecture(self.env)
+        if self._shared:  # withdraw what another agent may have reported
             self.env.unwrapped.report_architecture(None)
         self.model.learn(steps, callback=report, reset_num_timesteps=False)
         self.num_timesteps = self.model.num_timesteps * pairs_per_timestep(self.env)
         self.mask = reported_mask(self.model, self.model._last_obs, self.env)
-        if not shared:
-            self.env.unwrapped.report_architecture(self.mask)
+        self.env.unwrapped.report_architecture(self.reported_architecture())
         return self
+
+    @property
+    def _shared(self) -> bool:
+        return isinstance(self.model.policy, SharedActorCriticPolicy)
+
+    def reported_architecture(self) -> torch.Tensor | None:
+        """The mask; None for the shared policy: budget mode steers on its sampled masks (why:
+        agents.native.shared.SharedReinforceAgent._report_architecture)."""
+        return None if self._shared else self.mask
 
     def keep_scores(self) -> torch.Tensor:
         """(n_agents,) the policy's keep scores now (:func:`keep_scores`)."""
