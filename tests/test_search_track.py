@@ -6,6 +6,7 @@ from dataclasses import replace
 import pytest
 import torch
 from envs import agent_env, load_benchmark
+from random_nets import random_net
 
 from agents.bench.cells import Cell
 from agents.bench.search import mask_from_hex, mask_to_hex, run_search_grid, search_config
@@ -14,6 +15,7 @@ from agents.bench.sweep import SweepError
 from agents.references.targets import TOLERANCE, drop_until, kept_fraction, project
 from agents.run.config import demo_config
 from agents.sb3.adapter import PPO_STEPS, even_rollout
+from decore_env.channels.gates import ChannelGates
 from decore_env.task.weights import default_weights
 
 TINY = demo_config(policy_epochs=1, device="cpu")
@@ -51,7 +53,6 @@ def test_when_every_single_drop_overshoots_the_window_a_trade_lands_in_it(monkey
     from torch import nn
 
     from agents.references import targets
-    from decore_env.channels.gates import ChannelGates
 
     torch.manual_seed(0)
     layers = [nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 6, 3), nn.ReLU(), nn.Flatten()]
@@ -64,6 +65,51 @@ def test_when_every_single_drop_overshoots_the_window_a_trade_lands_in_it(monkey
     monkeypatch.setattr(targets, "_land_from_above", lambda gates, mask, *rest: mask)
     stalled = drop_until(small, order, 0.16, "params")
     assert kept_fraction(small, stalled, "params") > 0.16  # the plain order cannot
+
+
+def _walk(gates, order: torch.Tensor, target: float, resource: str, mask=None) -> torch.Tensor:
+    """drop_until as its docstring states it, one drop at a time: the reference it must equal."""
+    from agents.references.targets import _land_from_above
+
+    mask = torch.ones(gates.n_agents, dtype=torch.bool) if mask is None else mask.clone()
+    left = gates.kept_per_group(mask)[0].long()
+    kept = kept_fraction(gates, mask, resource)
+    for agent in order.tolist():
+        if kept <= target:
+            break
+        group = int(gates.group_of_agent[agent])
+        if not mask[agent] or left[group] <= 1:
+            continue
+        mask[agent] = False
+        after = kept_fraction(gates, mask, resource)
+        if after < target * (1 - TOLERANCE):
+            mask[agent] = True
+            continue
+        kept, left[group] = after, left[group] - 1
+    if kept > target * (1 + TOLERANCE):
+        return _land_from_above(gates, mask, order, target, resource)
+    return mask
+
+
+EXACT_NETS = [s for s in range(40) if random_net(s).expect_exact][:8]
+"""Random networks the grouping prunes exactly (the others are refused by design)."""
+
+
+@pytest.mark.parametrize("seed", EXACT_NETS)
+def test_the_bisecting_drop_gives_the_walks_mask_on_random_networks(seed):
+    """Random networks, orders, targets and starting masks, skips and trades included."""
+    net = random_net(seed)
+    gates = ChannelGates(net.model, torch.randn(1, 3, net.side, net.side))
+    draw = torch.Generator().manual_seed(seed)
+    for case, target in enumerate((0.03, 0.1, 0.3, 0.5, 0.8) * 2):
+        resource = ("params", "macs")[case % 2]
+        order, start = torch.randperm(gates.n_agents, generator=draw), None
+        if case >= 5:  # a prefix of the order on a partly dropped mask, as greedy asks
+            start = torch.rand(gates.n_agents, generator=draw) > 0.3
+            start |= gates.kept_per_group(start)[0][gates.group_of_agent] == 0
+            order = order[: gates.n_agents // 2]
+        expected = _walk(gates, order, target, resource, start)
+        assert torch.equal(drop_until(gates, order, target, resource, start), expected)
 
 
 def test_ties_are_broken_by_the_seed(gates):

@@ -35,8 +35,8 @@ def top_scored(gates: ChannelGates, scores: Tensor, target: float, resource: str
 def drop_until(
     gates: ChannelGates, order: Tensor, target: float, resource: str, mask: Tensor | None = None
 ) -> Tensor:
-    """``mask`` (default: all kept) with agents of ``order`` dropped, first to last, until the
-    kept fraction is <= ``target``.
+    """``mask`` (default: all kept) with agents of ``order`` (distinct) dropped, first to last,
+    until the kept fraction is <= ``target``.
 
     A drop that would empty a group or leave less than ``target * (1 - TOLERANCE)`` is skipped.
     When every remaining drop is too big for the window and the mask would miss the target
@@ -44,26 +44,70 @@ def drop_until(
     then the best-ranked dropped agents back. The result lands in
     [target (1 - TOLERANCE), target (1 + TOLERANCE)] whenever either way finds it; otherwise
     it keeps more (callers check with :func:`check_met`).
+
+    The drops up to the first that reaches the target are found by bisection over the prefixes
+    of the order (the kept fraction only falls as agents drop): a few dozen cost evaluations
+    instead of one per agent, which is what makes a projection of a 26k-channel ResNet-50
+    cheap. The result is the drop-by-drop walk's, mask for mask.
     """
     mask = torch.ones(gates.n_agents, dtype=torch.bool) if mask is None else mask.clone()
     floor = target * (1 - TOLERANCE)
-    left = gates.kept_per_group(mask)[0].long()
+    order = remaining = torch.as_tensor(order, dtype=torch.long)
     kept = kept_fraction(gates, mask, resource)
-    for agent in order.tolist():
-        if kept <= target:
+    while kept > target:
+        drops = _droppable(gates, mask, remaining)
+        reached = _first_reaching(gates, mask, drops, target, resource)
+        if reached is None:  # every drop taken, still above the target
+            mask[drops] = False
+            kept = kept_fraction(gates, mask, resource)
             break
-        group = int(gates.group_of_agent[agent])
-        if not mask[agent] or left[group] <= 1:
-            continue
-        mask[agent] = False
-        after = kept_fraction(gates, mask, resource)
-        if after < floor:
-            mask[agent] = True
-            continue
-        kept, left[group] = after, left[group] - 1
+        trial = mask.clone()
+        trial[drops[: reached + 1]] = False
+        after = kept_fraction(gates, trial, resource)
+        if after >= floor:
+            return trial
+        mask[drops[:reached]] = False  # the drop that undershoots the window is skipped
+        kept = kept_fraction(gates, mask, resource)
+        remaining = remaining[int((remaining == drops[reached]).nonzero()) + 1 :]
     if kept > target * (1 + TOLERANCE):  # only where the mask would miss the target
         return _land_from_above(gates, mask, order, target, resource)
     return mask
+
+
+def _droppable(gates: ChannelGates, mask: Tensor, order: Tensor) -> Tensor:
+    """The agents of ``order`` the walk drops, in turn, while no drop undershoots the window:
+    the kept ones, except each group's last kept agent."""
+    candidates = order[mask[order]]
+    groups = gates.group_of_agent.cpu()[candidates]
+    left = gates.kept_per_group(mask)[0].long().cpu()
+    by_group = torch.argsort(groups, stable=True)
+    sorted_groups = groups[by_group]
+    rank = torch.empty_like(by_group)  # how many of the group's candidates come before
+    rank[by_group] = torch.arange(len(groups)) - torch.searchsorted(sorted_groups, sorted_groups)
+    return candidates[rank < left[groups] - 1]
+
+
+def _first_reaching(
+    gates: ChannelGates, mask: Tensor, drops: Tensor, target: float, resource: str
+) -> int | None:
+    """The index of the first of ``drops`` (taken in turn from ``mask``) after which the kept
+    fraction is <= ``target``; None if even all of them leave more."""
+
+    def reaches(count: int) -> bool:
+        trial = mask.clone()
+        trial[drops[:count]] = False
+        return kept_fraction(gates, trial, resource) <= target
+
+    if not len(drops) or not reaches(len(drops)):
+        return None
+    low, high = 1, len(drops)  # reaches(high) holds; find the smallest such count
+    while low < high:
+        middle = (low + high) // 2
+        if reaches(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low - 1
 
 
 def _land_from_above(
