@@ -110,6 +110,8 @@ def test_the_bisecting_drop_gives_the_walks_mask_on_random_networks(seed):
             order = order[: gates.n_agents // 2]
         expected = _walk(gates, order, target, resource, start)
         assert torch.equal(drop_until(gates, order, target, resource, start), expected)
+    with pytest.raises(ValueError, match="names an agent twice"):
+        drop_until(gates, torch.tensor([0, 1, 0]), 0.5, "params")
 
 
 def test_ties_are_broken_by_the_seed(gates):

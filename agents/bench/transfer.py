@@ -94,7 +94,7 @@ def train_missing(
     returns how many trained."""
     numbers = ("searches", "pairs", "seconds")
     table = ResultsCSV(csv, TRAINING_COLUMNS, ("trainer", "seed", "task"), numbers)
-    have = {(r["trainer"], int(r["seed"])): int(r["searches"]) for r in table.rows()}
+    have = {(r["trainer"], int(r["seed"])): float(r["searches"]) for r in table.rows()}
     calls = {}
     for trainer in trainers:
         for seed in seeds:
@@ -102,7 +102,7 @@ def train_missing(
             if have.get((trainer, seed), TRAIN_SEARCHES[trainer]) != TRAIN_SEARCHES[trainer]:
                 raise SweepError(
                     f"{csv} records {trainer} seed {seed} trained with "
-                    f"{have[trainer, seed]}x its tasks' search budgets, TRAIN_SEARCHES now "
+                    f"{have[trainer, seed]:g}x its tasks' search budgets, TRAIN_SEARCHES now "
                     f"gives {TRAIN_SEARCHES[trainer]}x: give other --results, or delete those "
                     "rows to train it again"
                 )

@@ -29,7 +29,7 @@ from agents.references.targets import top_scored
 from decore_env.channels.importance import rank_in_group
 from decore_env.common.files import atomic_save, read_tensors
 from decore_env.common.seeds import derive_seed
-from decore_env.envs.budget import budget_target
+from decore_env.envs.budget import budget_target, sampled_kept
 
 KEEP_THRESHOLD = 0.5
 """Channels whose final keep probability is at most this are removed (paper)."""
@@ -261,8 +261,8 @@ class DecoreAgent:
     def _sampled_kept(self, info: dict) -> dict[str, Tensor]:
         """Mean kept share of params and MACs over the step's sampled masks: what a budget
         steers lambda on when no architecture is reported."""
-        full = self.base.gates.full_cost
-        return {k: torch.as_tensor(info[k]).double().mean() / full[k] for k in full}
+        gates = self.base.gates
+        return {resource: sampled_kept(gates, info, resource) for resource in gates.full_cost}
 
     def _advantages(self, rewards: Tensor) -> Tensor:
         """Rewards as the paper uses them, or centred/scaled by running statistics."""

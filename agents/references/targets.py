@@ -46,13 +46,17 @@ def drop_until(
     it keeps more (callers check with :func:`check_met`).
 
     The drops up to the first that reaches the target are found by bisection over the prefixes
-    of the order (the kept fraction only falls as agents drop): a few dozen cost evaluations
-    instead of one per agent, which is what makes a projection of a 26k-channel ResNet-50
-    cheap. The result is the drop-by-drop walk's, mask for mask.
+    of the order (the kept fraction only falls as agents drop): about log2(n_agents) cost
+    evaluations per skipped drop instead of one per agent, which is what makes a projection
+    of VGG16 or ResNet-50 cheap. The result is the drop-by-drop walk's, mask for mask.
     """
-    mask = torch.ones(gates.n_agents, dtype=torch.bool) if mask is None else mask.clone()
+    if mask is None:
+        mask = torch.ones(gates.n_agents, dtype=torch.bool)
+    mask = mask.to("cpu", torch.bool, copy=True)
     floor = target * (1 - TOLERANCE)
-    order = remaining = torch.as_tensor(order, dtype=torch.long)
+    order = remaining = torch.as_tensor(order, dtype=torch.long).cpu()
+    if len(order.unique()) != len(order):
+        raise ValueError("the drop order names an agent twice: give each agent at most once")
     kept = kept_fraction(gates, mask, resource)
     while kept > target:
         drops = _droppable(gates, mask, remaining)

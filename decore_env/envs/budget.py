@@ -183,12 +183,19 @@ def architecture_kept(task: Any, info: dict, resource: str) -> Tensor:
     """Kept fraction of ``resource`` of the architecture the agent reported to ``task``, else
     the mean of the masks the step ``info`` scored (a 0-d tensor on the task's device)."""
     core = task.core
-    if task.architecture is not None:
-        params, macs = core.gates.cost(task.architecture)
-        used = (params if resource == "params" else macs)[0]
-    else:
-        used = torch.as_tensor(info[resource], device=core.device).double().mean()
+    if task.architecture is None:
+        return sampled_kept(core.gates, info, resource, core.device)
+    params, macs = core.gates.cost(task.architecture)
+    used = (params if resource == "params" else macs)[0]
     return used / core.gates.full_cost[resource]
+
+
+def sampled_kept(
+    gates: Any, info: dict, resource: str, device: torch.device | str | None = None
+) -> Tensor:
+    """Mean kept fraction of ``resource`` over the masks a step ``info`` scored (0-d)."""
+    used = torch.as_tensor(info[resource], device=device).double().mean()
+    return used / gates.full_cost[resource]
 
 
 class _Follower:
