@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from agents.native.settings import FINAL_ARCHITECTURES, PAPER_INIT_WEIGHT, PAPER_LR
 from agents.references.targets import top_scored
-from decore_env.channels.importance import rank_in_group
+from decore_env.channels.importance import rank_share_in_group
 from decore_env.common.files import atomic_save, read_tensors
 from decore_env.common.seeds import derive_seed
 from decore_env.envs.budget import budget_target, sampled_kept
@@ -39,10 +39,7 @@ def l1_rank_offsets(env: Any) -> Tensor:
     """(n_agents,) 1/2 - r_j, r_j in [0, 1] the L1-norm rank of agent j in its group (0 for
     the largest norm, 1 for the smallest; 0 in a group of one), on the env ``env.unwrapped``
     publishes."""
-    gates = env.gates
-    rank = rank_in_group(gates.sizes, env.channel_importance()).double()
-    sizes = torch.tensor(gates.sizes, dtype=torch.float64)[gates.group_of_agent.cpu()]
-    return (0.5 - rank / (sizes - 1).clamp(min=1)).float()
+    return (0.5 - rank_share_in_group(env.gates.sizes, env.channel_importance())).float()
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from stable_baselines3.common.noise import NormalActionNoise
 
 from agents.mask_agent import MaskAgent
 from agents.sb3.adapter import quiet_logger
-from decore_env.channels.importance import rank_in_group
+from decore_env.channels.importance import rank_share_in_group
 from decore_env.common.seeds import derive_seed
 
 TINY_BUDGET_SETTINGS: dict[str, Any] = {
@@ -74,10 +74,8 @@ class LayerwiseAgent(MaskAgent):
         layer-wise env orders channels (by L1 norm in their group): a projection keeps the
         kept channels first and, among them, the larger norms."""
         mask = super().keep_scores()
-        gates = self.base.gates
-        rank = rank_in_group(gates.sizes, self.base.channel_importance()).double()
-        sizes = torch.tensor(gates.sizes, dtype=torch.float64)[gates.group_of_agent.cpu()]
-        return mask + 0.5 * (1 - rank / (sizes - 1).clamp(min=1)).float()
+        share = rank_share_in_group(self.base.gates.sizes, self.base.channel_importance())
+        return mask + 0.5 * (1 - share).float()
 
     def learn(self, total_timesteps: int) -> LayerwiseAgent:
         """Spend ``total_timesteps`` pairs: all but one episode's worth learning, the last on

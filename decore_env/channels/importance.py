@@ -32,3 +32,11 @@ def rank_in_group(sizes: Sequence[int], score: Tensor) -> Tensor:
         for s in torch.split(score, list(sizes))
     ]
     return torch.cat(ranks)
+
+
+def rank_share_in_group(sizes: Sequence[int], score: Tensor) -> Tensor:
+    """(n_agents,) float64 :func:`rank_in_group` over its group's width less one: 0 for the
+    highest ``score`` of each group, 1 for the lowest, 0 in a group of one."""
+    rank = rank_in_group(sizes, score).double()
+    widths = torch.tensor(list(sizes), dtype=torch.float64, device=rank.device)
+    return rank / (widths.repeat_interleave(widths.long()) - 1).clamp(min=1)
