@@ -20,7 +20,6 @@ SMOKE_MODEL=${SMOKE_MODEL:-vgg16}
 SMOKE_DATA=${SMOKE_DATA:-embedded_cifar10}
 BASELINE_EPOCHS=${BASELINE_EPOCHS:-3}
 POLICY_EPOCHS=${POLICY_EPOCHS:-3}
-VGG16_MACS=0.352 # DECORE-200's kept MACs on VGG16-BN (the suite's GPU-tier task)
 
 mkdir -p "$OUT"
 work=$(mktemp -d)
@@ -32,6 +31,9 @@ if [ "$DEVICE" = cuda ]; then
   python -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU visible'"
   nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1 || true
 fi
+# DECORE-200's kept MACs on VGG16-BN, as the suite's GPU-tier task states it
+VGG16_MACS=$(python -c "from decore_env.envs.suite import suite_task
+print(suite_task('DecoreSuite-VGG16-CIFAR10-MACs35-v0').target)")
 python -c "import torch, gymnasium, stable_baselines3, torch_pruning as tp, decore_env
 print('torch', torch.__version__, 'cuda', torch.version.cuda, 'gymnasium', gymnasium.__version__,
       'sb3', stable_baselines3.__version__, 'torch_pruning', tp.__version__)" >"$OUT/versions.txt"
