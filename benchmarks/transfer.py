@@ -61,7 +61,13 @@ def run(args: argparse.Namespace, command: str) -> None:
     # every cell's settings first: an unknown or a training task is refused before any work
     calls = transfer_calls(args.held_out, args.seeds, policies, command, args.trainers)
     trained = train_missing(
-        args.seeds, policies, results / "transfer-training.csv", command, args.ray, args.trainers
+        args.seeds,
+        policies,
+        results / "transfer-training.csv",
+        command,
+        args.ray,
+        args.trainers,
+        args.progress,
     )
     print(f"{trained} policies trained; in {policies}")
     csv = results / "transfer.csv"

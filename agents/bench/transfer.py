@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from agents.bench.cells import Cell
 from agents.bench.results import ResultsCSV
@@ -89,6 +90,7 @@ def train_missing(
     command: str,
     use_ray: bool = False,
     trainers: Sequence[str] = TRAINERS,
+    progress: bool = True,
 ) -> int:
     """Train each of ``trainers``' policy at each seed that has no file or no rows yet;
     returns how many trained."""
@@ -114,7 +116,9 @@ def train_missing(
             if (trainer, seed) not in have:  # a file without rows: trained again, overwritten
                 calls[trainer, seed] = (trainer, seed, path)
     policies.mkdir(parents=True, exist_ok=True)
-    for (trainer, seed), outcome in each_outcome(train_policy, calls, use_ray):
+    outcomes = each_outcome(train_policy, calls, use_ray)
+    for (trainer, seed), outcome in tqdm(outcomes, total=len(calls), desc="policies trained",
+                                         unit="policy", disable=not progress):  # fmt: skip
         spent = outcome()
         path = policy_path(policies, trainer, seed)
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
