@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from itertools import chain
 from pathlib import Path
 
 import torch
@@ -23,7 +24,7 @@ from agents.bench.finetune import run_finetune_grid
 from agents.bench.scripts import exit_status
 from agents.bench.search import open_search_tables, run_search_cells
 from agents.bench.suite import task_checkpoint, task_config
-from agents.bench.suite_page import render_suite_from
+from agents.bench.suite_page import has_suite_rows, render_suite_from, transfer_rows
 from agents.bench.suite_report import task_rows
 from agents.bench.transfer import (
     HELD_OUT,
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace, command: str) -> None:
         args.ray,
         args.trainers,
         args.progress,
+        held_out_rows=[*chain(*transfer_rows(results))],
     )
     print(f"{trained} policies trained; in {policies}")
     csv = results / "transfer.csv"
@@ -91,6 +93,9 @@ def run(args: argparse.Namespace, command: str) -> None:
             use_ray=args.ray,
         )
     print(f"{ran} fine-tune cells run")
+    if not has_suite_rows(results):
+        print(f"suite page not rendered: no suite search rows in {results} (benchmarks/suite.py)")
+        return
     written = render_suite_from(results, results)
     print(f"rendered {', '.join(str(p) for p in written)}")
 

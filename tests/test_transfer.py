@@ -107,6 +107,23 @@ def test_the_transfer_tables_pair_each_policy_with_each_reference_by_seed():
     text = "\n".join(transfer_lines(few, []))
     assert "| greedy:few-shot | 4,352 **over budget** | 60.00" in text
     assert "| shared-native:few-shot | 3,840 | 50.00" in text
+    assert "| vs greedy:few-shot (over budget) |" in text  # the differences say so too
+    ppo = [r | {"agent": r["agent"].replace("shared-native", "shared-ppo")} for r in few]
+    assert "4,352 **over budget**" in "\n".join(transfer_lines(ppo, []))  # either trainer's
+
+
+def test_rows_of_a_task_outside_held_out_are_shown():
+    other = suite_task("DecoreSuite-LeNet5-MNIST-Params3-v0")
+    rows = [_row("l1_global", s, 0.4) | {"task": other.track_task, "target": "0.03"}
+            for s in range(2)]  # fmt: skip
+    assert f"### `{other.id}`" in "\n".join(transfer_lines(rows, []))
+
+
+def test_a_policy_is_not_trained_again_beside_rows_of_the_one_it_replaces(tmp_path):
+    rows = [_row("shared-native:zero-shot", 0, 0.5)]
+    with pytest.raises(SweepError, match="rows of shared-native seed 0 but its training is not"):
+        train_missing([0], tmp_path, tmp_path / "t.csv", "", held_out_rows=rows)
+    assert not (tmp_path / "t.csv").exists() and not list(tmp_path.glob("*.pt"))
 
 
 def test_the_script_refuses_a_training_task_as_held_out_before_any_work(tmp_path, capsys):

@@ -23,26 +23,35 @@ TRANSFER_CSVS = ("transfer.csv", "transfer-finetune.csv")
 """The transfer track's search and fine-tune rows."""
 
 
-def _search_rows(path: Path) -> list[dict[str, str]]:
+def search_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a search-track CSV (none if it is missing)."""
     return open_search_tables(path)[0].rows()
 
 
-def _finetune_rows(path: Path) -> list[dict[str, str]]:
+def finetune_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a fine-tune-track CSV on budget (none if it is missing)."""
     rows = ResultsCSV(path, FINETUNE_COLUMNS, (*CELL_KEY, "epochs")).rows()
     return [r for r in rows if r["agent"] != JOINT]  # its own kept fraction: off budget
+
+
+def transfer_rows(results: Path) -> tuple[Rows, Rows]:
+    """The transfer track's search and fine-tune rows in ``results``."""
+    return search_rows(results / TRANSFER_CSVS[0]), finetune_rows(results / TRANSFER_CSVS[1])
+
+
+def has_suite_rows(results: Path) -> bool:
+    """Whether ``results`` has search rows of the suite, which the page needs."""
+    return any(search_rows(results / name) for name in SEARCH_CSVS)
 
 
 def render_suite_from(results: Path, out: Path) -> list[Path]:
     """``suite.md`` (and its plots) in ``out`` from the CSVs in ``results`` (those missing
     count as empty); returns the files written."""
-    search = [r for name in SEARCH_CSVS for r in _search_rows(results / name)]
-    finetune = [r for name in FINETUNE_CSVS for r in _finetune_rows(results / name)]
+    search = [r for name in SEARCH_CSVS for r in search_rows(results / name)]
+    finetune = [r for name in FINETUNE_CSVS for r in finetune_rows(results / name)]
     if not search:
         raise ValueError(f"no search rows in {results}: run benchmarks/suite.py first")
-    transfer: tuple[Rows, Rows] = (
-        _search_rows(results / TRANSFER_CSVS[0]),
-        _finetune_rows(results / TRANSFER_CSVS[1]),
-    )
+    transfer = transfer_rows(results)
     names = (*SEARCH_CSVS, *FINETUNE_CSVS, *TRANSFER_CSVS)
     sources = [f"`{n}`" for n in names if (results / n).is_file()]
     lines, written = suite_lines(SUITE, search, finetune, out, sources)

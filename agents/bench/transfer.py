@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -91,9 +91,13 @@ def train_missing(
     use_ray: bool = False,
     trainers: Sequence[str] = TRAINERS,
     progress: bool = True,
+    held_out_rows: Sequence[Mapping[str, str]] = (),
 ) -> int:
     """Train each of ``trainers``' policy at each seed that has no file or no rows yet;
-    returns how many trained."""
+    returns how many trained. A policy to train may have no ``held_out_rows`` (those of the
+    held-out tasks): they came from a policy that is no longer recorded, and the resumed
+    track would keep them beside the new policy's."""
+    policies = policies.resolve()  # Ray workers start elsewhere
     numbers = ("searches", "pairs", "seconds")
     table = ResultsCSV(csv, TRAINING_COLUMNS, ("trainer", "seed", "task"), numbers)
     have = {(r["trainer"], int(r["seed"])): float(r["searches"]) for r in table.rows()}
@@ -106,14 +110,16 @@ def train_missing(
                     f"{csv} records {trainer} seed {seed} trained with "
                     f"{have[trainer, seed]:g}x its tasks' search budgets, TRAIN_SEARCHES now "
                     f"gives {TRAIN_SEARCHES[trainer]}x: give other --results, or delete those "
-                    "rows to train it again"
+                    "rows and its rows on the held-out tasks to train it again"
                 )
             if (trainer, seed) in have and not path.is_file():
                 raise SweepError(
                     f"{csv} records {trainer} seed {seed} but {path} is missing: restore the "
-                    "file, or delete those rows to train it again"
+                    "file, or delete those rows and its rows on the held-out tasks to train "
+                    "it again"
                 )
             if (trainer, seed) not in have:  # a file without rows: trained again, overwritten
+                _check_no_rows_of(trainer, seed, held_out_rows)
                 calls[trainer, seed] = (trainer, seed, path)
     policies.mkdir(parents=True, exist_ok=True)
     outcomes = each_outcome(train_policy, calls, use_ray)
@@ -128,6 +134,17 @@ def train_missing(
             row |= {"seconds": round(spent["seconds"], 1), "sha256": sha}
             table.append(row | {"commit": provenance()["commit"], "command": command})
     return len(calls)
+
+
+def _check_no_rows_of(trainer: str, seed: int, rows: Sequence[Mapping[str, str]]) -> None:
+    """Refuse to train ``trainer``'s policy at ``seed`` again while ``rows`` hold results of
+    the policy it would replace."""
+    if any(r["agent"].startswith(f"{trainer}:") and int(r["seed"]) == seed for r in rows):
+        raise SweepError(
+            f"the held-out tasks have rows of {trainer} seed {seed} but its training is not "
+            "recorded: restore its rows in transfer-training.csv and its policy file, or "
+            "delete its rows in transfer.csv and transfer-finetune.csv to train it again"
+        )
 
 
 def check_held_out(train: Sequence[str], held_out: Sequence[str]) -> None:

@@ -5,7 +5,7 @@ pairs, paired by seed (the policy of seed k against the reference's run at seed 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from agents.bench.search_report import mean_interval
 from agents.bench.stats import CONFIDENCE, paired_difference
@@ -22,7 +22,7 @@ from agents.bench.transfer import (
     ZERO_PAIR_REFERENCES,
     ZERO_SHOT,
 )
-from decore_env.envs.suite import suite_task
+from decore_env.envs.suite import SUITE, suite_task
 
 
 def _by_seed(rows: Rows) -> dict[str, dict[int, float]]:
@@ -47,9 +47,12 @@ def _matrix(
     trainers: Sequence[str],
     tag: str,
     others: Sequence[str],
+    over: Collection[str] = (),
 ) -> list[str]:
-    """Each trained policy's ``tag`` rows against each of ``others``."""
-    lines = ["| policy | " + " | ".join(f"vs {o}" for o in others) + " |"]
+    """Each trained policy's ``tag`` rows against each of ``others`` (those ``over`` the
+    few-shot budget flagged)."""
+    heads = [f"vs {o}" + (" (over budget)" if o in over else "") for o in others]
+    lines = ["| policy | " + " | ".join(heads) + " |"]
     lines.append("|---|" + "---|" * len(others))
     for trainer in trainers:
         mine = f"{trainer}:{tag}"
@@ -61,35 +64,32 @@ def transfer_lines(search: Rows, finetune: Rows) -> list[str]:
     """The transfer section of the suite page (empty without transfer rows)."""
     if not search:
         return []
-    trained = ", ".join(f"`{t}`" for t in TRAIN_TASKS)
     trainers = [t for t in TRAINERS if any(r["agent"].startswith(f"{t}:") for r in search)]
-    ppo = "" if TRAINERS[1] in trainers else " (no rows yet)"
-    native, ppo_searches = (TRAIN_SEARCHES[t] for t in TRAINERS)
     lines = [
         "## Transfer track: a shared policy on tasks it never trained on",
         "",
-        f"shared-native trains on {trained} at once ({native}x each task's search budget), "
-        f"shared-ppo (SB3 PPO with the shared actor) on `{PPO_TRAIN_TASK}` ({ppo_searches}x)"
-        f"{ppo}, "
-        f"seeds {_seeds(search)}. Zero-shot: the policy's architecture with no pair scored on "
-        f"the task; few-shot: {FEW_SHOT:.0%} of the task's search budget to adapt (native "
-        "REINFORCE from the policy), against the others given the same pairs. One-shot test "
-        f"top-1 (%) with adaptive BN; differences in points, paired by seed, "
-        f"{CONFIDENCE:.0%} t intervals. Regenerate: `python benchmarks/transfer.py --ray`.",
+        f"{_training(trainers)}, seeds {_seeds(search)}. Zero-shot: the policy's architecture "
+        f"with no pair scored on the task; few-shot: {FEW_SHOT:.0%} of the task's search "
+        "budget to adapt (native REINFORCE from the policy), against the others given the "
+        "same pairs. One-shot test top-1 (%) with adaptive BN; differences in points, paired "
+        f"by seed, {CONFIDENCE:.0%} t intervals. Regenerate: "
+        "`python benchmarks/transfer.py --ray`.",
         "",
     ]
-    for task in map(suite_task, HELD_OUT):
+    held_out = [*HELD_OUT, *(t.id for t in SUITE if t.id not in HELD_OUT)]
+    for task in map(suite_task, held_out):
         mine = task_rows(search, task)
         if not mine:
             continue
-        table = _by_seed(mine)
+        table, pairs = _by_seed(mine), _most_pairs(mine)
+        over = _over_budget(pairs)
         lines += [f"### `{task.id}`", ""]
-        lines += _means_lines(mine, table)
+        lines += _means_lines(table, pairs, over)
         lines += ["", "Zero-shot against the references that spend no pairs:", ""]
         lines += _matrix(table, trainers, ZERO_SHOT, ZERO_PAIR_REFERENCES)
         lines += ["", f"Few-shot against the searchers given the same {FEW_SHOT:.0%}:", ""]
         few = [f"{a}:{FEW_SHOT_TAG}" for a in FEW_SHOT_AGENTS]
-        lines += _matrix(table, trainers, FEW_SHOT_TAG, few)
+        lines += _matrix(table, trainers, FEW_SHOT_TAG, few, over)
         if task_rows(finetune, task):
             lines += ["", "Fine-tune track (drop from the baseline, points):", ""]
             lines += finetune_lines(finetune, task)
@@ -97,20 +97,47 @@ def transfer_lines(search: Rows, finetune: Rows) -> list[str]:
     return lines
 
 
-def _means_lines(rows: Rows, table: Mapping[str, Mapping[int, float]]) -> list[str]:
-    """Every contestant's mean with its interval, and the most pairs it scored on a seed;
-    flagged where that is past the few-shot budget (what the native few-shot runs spend, in
-    whole steps)."""
+def _training(trainers: Sequence[str]) -> str:
+    """What each trainer's policy trained on, and how long."""
+    on = {
+        TRAINERS[0]: f"{', '.join(f'`{t}`' for t in TRAIN_TASKS)} at once",
+        TRAINERS[1]: f"`{PPO_TRAIN_TASK}`",
+    }
+    what = {TRAINERS[0]: "", TRAINERS[1]: " (SB3 PPO with the shared actor)"}
+    return ", ".join(
+        f"{t}{what[t]} trains on {on[t]} ({TRAIN_SEARCHES[t]}x each task's search budget)"
+        + ("" if t in trainers else " (no rows yet)")
+        for t in TRAINERS
+    )
+
+
+def _most_pairs(rows: Rows) -> dict[str, int]:
+    """contestant -> the most pairs it scored on a seed."""
     pairs: dict[str, int] = defaultdict(int)
     for row in rows:
         pairs[row["agent"]] = max(pairs[row["agent"]], int(row["pairs"]))
-    budget = pairs.get(f"{TRAINERS[0]}:{FEW_SHOT_TAG}")
+    return pairs
+
+
+def _over_budget(pairs: Mapping[str, int]) -> set[str]:
+    """The few-shot contestants past the few-shot budget: what the trained policies'
+    few-shot runs spend (whole steps of the task)."""
+    spent = [pairs[f"{t}:{FEW_SHOT_TAG}"] for t in TRAINERS if f"{t}:{FEW_SHOT_TAG}" in pairs]
+    if not spent:
+        return set()
+    return {a for a, n in pairs.items() if a.endswith(FEW_SHOT_TAG) and n > min(spent)}
+
+
+def _means_lines(
+    table: Mapping[str, Mapping[int, float]], pairs: Mapping[str, int], over: Collection[str]
+) -> list[str]:
+    """Every contestant's mean with its interval and the most pairs it scored on a seed,
+    flagged where that is ``over`` the few-shot budget."""
     lines = ["| contestant | pairs (most on a seed) | test top-1 [CI] | seeds |"]
     lines.append("|---|---|---|---|")
     for agent in sorted(table, key=lambda a: -sum(table[a].values()) / len(table[a])):
         values = list(table[agent].values())
-        over = budget is not None and agent.endswith(FEW_SHOT_TAG) and pairs[agent] > budget
-        flag = " **over budget**" if over else ""
+        flag = " **over budget**" if agent in over else ""
         lines.append(
             f"| {agent} | {pairs[agent]:,}{flag} | {mean_interval(values)} | {len(values)} |"
         )
