@@ -2,6 +2,7 @@
 ids that build offline, refusals in one line, and the suite's leaderboard arithmetic."""
 
 import hashlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -211,6 +212,28 @@ def test_the_committed_suite_page_regenerates_byte_for_byte(tmp_path):
         pytest.skip("no suite page committed yet")
     render_suite_from(results, tmp_path)
     assert (tmp_path / "suite.md").read_text() == (results / "suite.md").read_text()
+
+
+def _score_rows(lines: list[str], first: int) -> dict[str, list[str]]:
+    """contestant -> its suite IQM (without interval) and per-task means, from a table whose
+    IQM is column ``first``."""
+    rows = {}
+    for line in lines:
+        cells = [c.strip() for c in line.split("|")[1:-1]]
+        if len(cells) > first and re.match(r"-?\d", cells[first]):
+            rows[cells[0].split(" ")[0]] = [cells[first].split(" ")[0], *cells[-5:]]
+    return rows
+
+
+def test_the_readme_suite_table_carries_the_committed_pages_numbers():
+    page = (ROOT / "benchmarks" / "results" / "suite.md").read_text().splitlines()
+    readme = (ROOT / "README.md").read_text().splitlines()
+    start = readme.index("| contestant | suite IQM [95% CI] | T1 | T2 | T3 | T4 | T5 |")
+    end = readme.index("", start)
+    ours = _score_rows(readme[start:end], 1)
+    table = page[page.index("## Search track over the suite") :]
+    theirs = _score_rows(table[: table.index("![performance profiles](suite-profiles.png)")], 3)
+    assert len(ours) == 13 and ours == {name: theirs[name] for name in ours}
 
 
 def test_the_embedded_files_are_the_ones_the_package_names():
