@@ -14,7 +14,7 @@ import torch
 import decore_env  # noqa: F401  (registers the ids)
 from agents.bench.suite import finetune_lengths, full_schedule_agents, suite_cells, tier_tasks
 from agents.bench.suite_page import render_suite_from
-from agents.bench.suite_report import aggregated, normalised_scores, task_lines
+from agents.bench.suite_report import aggregated, normalised_scores, paired_lines, task_lines
 from agents.bench.sweep import SweepError
 from decore_env.data import embedded
 from decore_env.data.sets import load_dataset
@@ -196,6 +196,18 @@ def test_a_contestant_over_the_pair_budget_is_flagged_not_dropped():
     short = [_row("a2c", 0, 0.5, task.pairs // 2), _row("random", 0, 0.2)]
     (a2c,) = [line for line in task_lines(short, task, {}) if line.startswith("| a2c")]
     assert "(as few as 50% of the budget: whole rollouts only)" in a2c
+
+
+def test_paired_differences_show_both_tracks_side_by_side_over_common_seeds():
+    search = [_row("reinforce-plus", s, 0.6 + 0.01 * s) for s in range(3)]
+    search += [_row("l1_global", s, 0.5 + 0.01 * s) for s in range(2)]  # seeds 0-1 only
+    tuned = [_row("reinforce-plus", s, 0.80) | {"epochs": "1"} for s in range(2)]
+    tuned += [_row("l1_global", s, 0.82) | {"epochs": "1"} for s in range(2)]
+    lines = paired_lines(search, tuned)
+    assert "| search track (one-shot) | fine-tuned 1 epoch(s) |" in lines[0]
+    row = next(x for x in lines if x.startswith("| reinforce-plus - l1_global |"))
+    assert row == "| reinforce-plus - l1_global | +10.00 [+10.00, +10.00] | -2.00 [-2.00, -2.00] |"
+    assert next(x for x in lines if x.startswith("| greedy - l1_global |")).endswith("| - | - |")
 
 
 def test_the_suite_score_weighs_every_task_the_same_and_labels_it_by_its_place():

@@ -23,7 +23,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from agents.bench.search_report import mean_interval
-from agents.bench.stats import CONFIDENCE, bootstrap_ci, iqm
+from agents.bench.stats import CONFIDENCE, bootstrap_ci, iqm, paired_difference
 from agents.bench.sweep import CONTESTANTS
 from agents.names import ON_POLICY, REFERENCES
 from agents.run.plots import save_figure
@@ -34,6 +34,10 @@ PROFILE_TAUS = np.linspace(-0.5, 1.1, 161)
 """Normalised scores at which the performance profiles are read."""
 RANDOM = "random"
 """The reference that sets a task's zero."""
+PAIRED = (("reinforce-plus", "greedy"), ("reinforce-plus", "l1_global"), ("greedy", "l1_global"))
+"""The differences every task shows in both tracks side by side: the native agent against
+the strongest searcher (greedy) and against weight-norm pruning, and greedy against the
+latter."""
 AGGREGATE_SEEDS = 5
 """Seeds 0-4 of every task enter the suite score and profiles (the fewest a task has), so
 that each task weighs the same; the per-task tables use all of a task's seeds."""
@@ -163,6 +167,41 @@ def task_lines(rows: Rows, task: SuiteTask, scores: Mapping[str, Mapping[int, fl
     return lines
 
 
+def by_seed(rows: Rows) -> dict[str, dict[int, float]]:
+    """contestant -> seed -> test top-1."""
+    table: dict[str, dict[int, float]] = defaultdict(dict)
+    for row in rows:
+        table[row["agent"]][int(row["seed"])] = float(row["test_acc"])
+    return table
+
+
+def versus(table: Mapping[str, Mapping[int, float]], mine: str, other: str) -> str:
+    """``mine`` - ``other`` in points over their common seeds, with its paired t interval
+    ("-" under two common seeds)."""
+    seeds = sorted(set(table.get(mine, {})) & set(table.get(other, {})))
+    if len(seeds) < 2:
+        return "-"
+    diff = paired_difference([table[mine][s] for s in seeds], [table[other][s] for s in seeds])
+    return f"{100 * diff.mean:+.2f} [{100 * diff.low:+.2f}, {100 * diff.high:+.2f}]"
+
+
+def paired_lines(search: Rows, finetune: Rows) -> list[str]:
+    """One task's PAIRED differences of test top-1 (points, over the seeds both sides have)
+    in the search track (one-shot) and after each fine-tuning length, side by side."""
+    lengths = sorted({int(r["epochs"]) for r in finetune})
+    tables = [by_seed(search)]
+    tables += [by_seed([r for r in finetune if int(r["epochs"]) == n]) for n in lengths]
+    heads = ["search track (one-shot)", *(f"fine-tuned {n} epoch(s)" for n in lengths)]
+    lines = [
+        f"| test top-1 difference [{CONFIDENCE:.0%} CI] | " + " | ".join(heads) + " |",
+        "|---|" + "---|" * len(heads),
+    ]
+    for mine, other in PAIRED:
+        cells = " | ".join(versus(table, mine, other) for table in tables)
+        lines.append(f"| {mine} - {other} | {cells} |")
+    return lines
+
+
 def finetune_lines(rows: Rows, task: SuiteTask) -> list[str]:
     """One task's fine-tune track: each contestant's drop from the baseline's test top-1
     (points, mean over seeds with its t interval) at each length."""
@@ -230,4 +269,7 @@ def suite_lines(
         if task_rows(finetune, task):
             lines += [f"## T{i + 1} fine-tune track: drop from the baseline (points)", ""]
             lines += [*finetune_lines(finetune, task), ""]
+        if task_rows(search, task):
+            lines += [f"## T{i + 1} paired differences (points, paired by seed, t interval)", ""]
+            lines += [*paired_lines(task_rows(search, task), task_rows(finetune, task)), ""]
     return lines, written

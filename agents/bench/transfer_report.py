@@ -8,8 +8,8 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 
 from agents.bench.search_report import mean_interval
-from agents.bench.stats import CONFIDENCE, paired_difference
-from agents.bench.suite_report import Rows, finetune_lines, task_rows
+from agents.bench.stats import CONFIDENCE
+from agents.bench.suite_report import Rows, by_seed, finetune_lines, task_rows, versus
 from agents.bench.transfer import (
     FEW_SHOT,
     FEW_SHOT_AGENTS,
@@ -23,23 +23,6 @@ from agents.bench.transfer import (
     ZERO_SHOT,
 )
 from decore_env.envs.suite import SUITE, suite_task
-
-
-def _by_seed(rows: Rows) -> dict[str, dict[int, float]]:
-    """contestant -> seed -> one-shot test top-1."""
-    table: dict[str, dict[int, float]] = defaultdict(dict)
-    for row in rows:
-        table[row["agent"]][int(row["seed"])] = float(row["test_acc"])
-    return table
-
-
-def _versus(table: Mapping[str, Mapping[int, float]], mine: str, other: str) -> str:
-    """``mine`` - ``other`` in points over their common seeds, with its paired interval."""
-    seeds = sorted(set(table.get(mine, {})) & set(table.get(other, {})))
-    if len(seeds) < 2:
-        return "-"
-    diff = paired_difference([table[mine][s] for s in seeds], [table[other][s] for s in seeds])
-    return f"{100 * diff.mean:+.2f} [{100 * diff.low:+.2f}, {100 * diff.high:+.2f}]"
 
 
 def _matrix(
@@ -56,7 +39,7 @@ def _matrix(
     lines.append("|---|" + "---|" * len(others))
     for trainer in trainers:
         mine = f"{trainer}:{tag}"
-        lines.append(f"| {mine} | " + " | ".join(_versus(table, mine, o) for o in others) + " |")
+        lines.append(f"| {mine} | " + " | ".join(versus(table, mine, o) for o in others) + " |")
     return lines
 
 
@@ -81,7 +64,7 @@ def transfer_lines(search: Rows, finetune: Rows) -> list[str]:
         mine = task_rows(search, task)
         if not mine:
             continue
-        table, pairs = _by_seed(mine), _most_pairs(mine)
+        table, pairs = by_seed(mine), _most_pairs(mine)
         over = _over_budget(pairs)
         lines += [f"### `{task.id}`", ""]
         lines += _means_lines(table, pairs, over)
