@@ -57,9 +57,10 @@ TRAIN_SEARCHES = {"shared-native": 5, "shared-ppo": 1}
 Measured for the native trainer (seed 0, val one-shot top-1 on the MNIST task of the trained
 policy's projected architecture): trained on both tasks, 0.180 after 1x (its keep
 probabilities have not yet separated the groups) and 0.333 after 5x; on the MNIST task alone
-0.891 after 5x. 5x on both tasks takes about 10 CPU minutes. SB3 PPO takes ~25 CPU minutes
-for 1x on the MNIST task alone (37 rollouts x 1,280 minibatches), so it stays at 1x to fit
-the ~30-minute budget of one seed's training."""
+0.891 after 5x. 5x on both tasks takes about 10 CPU minutes. SB3 PPO trains at 1x on the
+MNIST task alone (37 rollouts x 1,280 minibatches), 8-10 minutes a seed with two seeds on two
+busy cores (``seconds`` in transfer-training.csv): a fifth of the native trainer's pairs on
+that task."""
 FEW_SHOT = 0.1
 """Share of a held-out task's search budget that a few-shot run adapts with."""
 SEEDS = range(5)
