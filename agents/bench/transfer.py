@@ -58,7 +58,7 @@ Measured for the native trainer (seed 0, val one-shot top-1 on the MNIST task of
 policy's projected architecture): trained on both tasks, 0.180 after 1x (its keep
 probabilities have not yet separated the groups) and 0.333 after 5x; on the MNIST task alone
 0.891 after 5x. 5x on both tasks takes about 10 CPU minutes. SB3 PPO trains at 1x on the
-MNIST task alone (37 rollouts x 1,280 minibatches), 8-10 minutes a seed with two seeds on two
+MNIST task alone (37 rollouts x 1,280 minibatches), 6-10 minutes a seed with two seeds on two
 busy cores (``seconds`` in transfer-training.csv): a fifth of the native trainer's pairs on
 that task."""
 FEW_SHOT = 0.1
