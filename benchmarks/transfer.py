@@ -22,9 +22,9 @@ import torch
 
 from agents.bench.finetune import run_finetune_grid
 from agents.bench.scripts import exit_status
-from agents.bench.search import open_search_tables, run_search_cells
+from agents.bench.search import run_search_cells
 from agents.bench.suite import task_checkpoint, task_config
-from agents.bench.suite_page import has_suite_rows, render_suite_from, transfer_rows
+from agents.bench.suite_page import has_suite_rows, render_suite_from, search_rows, transfer_rows
 from agents.bench.suite_report import task_rows
 from agents.bench.transfer import (
     HELD_OUT,
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace, command: str) -> None:
     csv = results / "transfer.csv"
     ran = run_search_cells(calls, csv, args.progress, args.ray)
     print(f"{ran} search cells run; rows in {csv}")
-    rows = open_search_tables(csv)[0].rows()
+    rows = search_rows(csv)
     ran = 0
     for task in map(suite_task, args.held_out):
         lengths = {1: ZERO_PAIR_ROWS}

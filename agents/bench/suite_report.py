@@ -263,13 +263,14 @@ def suite_lines(
         lines += suite_score_lines(suite)
         lines += ["", f"![performance profiles]({picture.name})", ""]
     for i, task in enumerate(tasks):
-        if task_rows(search, task):
+        searched, tuned = task_rows(search, task), task_rows(finetune, task)
+        if searched:
             lines += [f"## T{i + 1} search track: `{task.id}`", ""]
-            lines += [*task_lines(search, task, per_task.get(task.id, {})), ""]
-        if task_rows(finetune, task):
+            lines += [*task_lines(searched, task, per_task.get(task.id, {})), ""]
+        if tuned:
             lines += [f"## T{i + 1} fine-tune track: drop from the baseline (points)", ""]
-            lines += [*finetune_lines(finetune, task), ""]
-        if task_rows(search, task):
+            lines += [*finetune_lines(tuned, task), ""]
+        if searched:
             lines += [f"## T{i + 1} paired differences (points, paired by seed, t interval)", ""]
-            lines += [*paired_lines(task_rows(search, task), task_rows(finetune, task)), ""]
+            lines += [*paired_lines(searched, tuned), ""]
     return lines, written
